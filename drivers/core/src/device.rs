@@ -1,0 +1,233 @@
+//! What a register reports about itself, in protocol-neutral terms.
+
+use crate::money::Money;
+use crate::receipt::{Operation, PaymentType};
+use serde::{Deserialize, Serialize};
+use time::PrimitiveDateTime;
+
+/// The protocol family a unit speaks on its PC port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProtocolFamily {
+    /// Shtrih-M binary protocol (STX/LRC). Azur-01F.
+    Shtrih,
+    /// ATOL 3.x command set over the v3 (0xFE, CRC-8) or v2 (STX/ETX) link layer.
+    /// Assumed for Neva-01-F.
+    Atol,
+}
+
+impl std::fmt::Display for ProtocolFamily {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ProtocolFamily::Shtrih => "shtrih",
+            ProtocolFamily::Atol => "atol",
+        })
+    }
+}
+
+/// Who the device is: the numbers an engineer checks against the registration card.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct DeviceIdentity {
+    pub protocol: Option<ProtocolFamily>,
+    /// Model id as the device reports it (Shtrih FC, ATOL A5).
+    pub model_id: u16,
+    pub model_name: String,
+    pub firmware: String,
+    /// Заводской номер (ЗН). Empty or all zeros means the number was lost.
+    pub serial: String,
+    /// Регистрационный номер ККТ (РНМ), 16 digits.
+    pub rnm: String,
+    /// ИНН пользователя.
+    pub inn: String,
+    /// Номер ФН, 16 digits.
+    pub fn_serial: String,
+}
+
+/// Состояние смены.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShiftState {
+    Closed,
+    Open,
+    /// Open for more than 24 hours: only a Z-report is accepted.
+    Expired,
+}
+
+/// A live snapshot of the device, cheap enough to poll.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceStatus {
+    pub shift: ShiftState,
+    pub shift_number: u32,
+    /// A receipt is open on the device (started, not closed or cancelled).
+    pub receipt_open: bool,
+    pub paper_present: bool,
+    pub cover_open: bool,
+    /// The device's clock.
+    #[serde(with = "crate::device::dt")]
+    pub clock: PrimitiveDateTime,
+    /// The raw mode as the protocol reports it, for engineers.
+    pub mode_raw: u8,
+    pub submode_raw: u8,
+}
+
+/// Фаза жизни ФН.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FnPhase {
+    /// Готовность к фискализации.
+    Ready,
+    /// Фискальный режим.
+    Fiscal,
+    /// Постфискальный режим (архив закрыт, только передача в ОФД).
+    PostFiscal,
+    /// Чтение данных из архива.
+    Archive,
+    Unknown,
+}
+
+/// The fiscal storage's own account of itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FnStatus {
+    pub serial: String,
+    pub phase: FnPhase,
+    /// Номер последнего фискального документа. The anchor of exactly-once recovery.
+    pub last_document_number: u32,
+    pub shift_open: bool,
+    /// A document (receipt) is started in the ФН but not closed.
+    pub document_open: bool,
+    /// ФН warning flags as reported (replace soon, resource, memory, OFD timeout).
+    pub warnings: u8,
+    #[serde(with = "crate::device::opt_date")]
+    pub valid_until: Option<time::Date>,
+}
+
+/// Состояние обмена с ОФД.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OfdStatus {
+    pub unsent_count: u32,
+    pub first_unsent_number: Option<u32>,
+    #[serde(with = "crate::device::opt_dt")]
+    pub first_unsent_at: Option<PrimitiveDateTime>,
+}
+
+/// Тип фискального документа.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DocumentKind {
+    Registration,
+    ShiftOpen,
+    Receipt,
+    Correction,
+    ShiftClose,
+    FnClose,
+    CalculationReport,
+    Other,
+}
+
+/// A fiscal document read back from the ФН by its number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FiscalDocument {
+    pub number: u32,
+    pub kind: DocumentKind,
+    #[serde(with = "crate::device::dt")]
+    pub datetime: PrimitiveDateTime,
+    /// Фискальный признак документа (ФПД).
+    pub fiscal_sign: u32,
+    /// For receipts: the operation and the total.
+    pub operation: Option<Operation>,
+    pub total: Option<Money>,
+    /// For shift documents.
+    pub shift_number: Option<u32>,
+    /// Sent to (and acknowledged by) the ОФД.
+    pub ofd_acknowledged: bool,
+}
+
+/// What a fiscalising command reports back: enough to find the document again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FiscalResult {
+    pub document_number: u32,
+    pub fiscal_sign: u32,
+    #[serde(with = "crate::device::dt")]
+    pub datetime: PrimitiveDateTime,
+    pub shift_number: Option<u32>,
+}
+
+/// Money counters of the current shift, by payment type and operation: what an X-report
+/// prints. Read without printing where the protocol allows (Shtrih registers, ATOL 0x91).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ShiftTotals {
+    pub shift_number: u32,
+    /// Наличные в кассе.
+    pub cash_in_drawer: Money,
+    pub cash_ins: Money,
+    pub cash_outs: Money,
+    /// Sums by operation and payment type. Missing pairs are zero.
+    pub by_operation: Vec<OperationTotals>,
+    pub receipt_count: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperationTotals {
+    pub operation: Operation,
+    pub payment: PaymentType,
+    pub sum: Money,
+}
+
+impl ShiftTotals {
+    pub fn sum(&self, op: Operation, pay: PaymentType) -> Money {
+        Money(self.by_operation.iter().filter(|t| t.operation == op && t.payment == pay).map(|t| t.sum.0).sum())
+    }
+}
+
+/// Serde for device date-times as `YYYY-MM-DDTHH:MM:SS` (the device has no time zone).
+pub mod dt {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use time::macros::format_description;
+    use time::PrimitiveDateTime;
+    const F: &[time::format_description::FormatItem<'static>] =
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
+    pub fn serialize<S: Serializer>(v: &PrimitiveDateTime, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&v.format(F).map_err(serde::ser::Error::custom)?)
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<PrimitiveDateTime, D::Error> {
+        let s = String::deserialize(d)?;
+        PrimitiveDateTime::parse(&s, F).map_err(serde::de::Error::custom)
+    }
+    pub fn format(v: &PrimitiveDateTime) -> String {
+        v.format(F).unwrap_or_default()
+    }
+}
+
+pub mod opt_dt {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use time::PrimitiveDateTime;
+    pub fn serialize<S: Serializer>(v: &Option<PrimitiveDateTime>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(v) => super::dt::serialize(v, s),
+            None => s.serialize_none(),
+        }
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PrimitiveDateTime>, D::Error> {
+        #[derive(Deserialize)]
+        struct W(#[serde(with = "super::dt")] PrimitiveDateTime);
+        Ok(Option::<W>::deserialize(d)?.map(|w| w.0))
+    }
+}
+
+pub mod opt_date {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use time::macros::format_description;
+    use time::Date;
+    const F: &[time::format_description::FormatItem<'static>] = format_description!("[year]-[month]-[day]");
+    pub fn serialize<S: Serializer>(v: &Option<Date>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(v) => s.serialize_str(&v.format(F).map_err(serde::ser::Error::custom)?),
+            None => s.serialize_none(),
+        }
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Date>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|s| Date::parse(&s, F).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}

@@ -1,0 +1,75 @@
+//! The driver trait: what the agent can ask of any fiscal register.
+//!
+//! Methods are named after fiscal operations, not wire commands. Each takes `&mut self`
+//! because a register does one thing at a time; the daemon owns one driver per device
+//! in a single worker task, so there is never a second caller on the same port.
+//!
+//! A driver reconnects by itself: after a link error the next call reopens the port.
+//! A link error in the middle of a fiscalising call means "unknown outcome": the caller
+//! must ask [`FiscalDriver::fn_status`] and [`FiscalDriver::find_document`] before it
+//! tries again. That is the exactly-once rule, and it lives in the queue, not here.
+
+use crate::device::*;
+use crate::error::DriverResult;
+use crate::money::Money;
+use crate::receipt::{Cashier, Limits, Receipt};
+use async_trait::async_trait;
+
+/// A model's fixed facts: how to talk to it and what it can print.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelProfile {
+    /// Config key, e.g. `azur-01f`.
+    pub key: &'static str,
+    pub name: &'static str,
+    pub family: ProtocolFamily,
+    /// Model ids the device reports for itself.
+    pub model_ids: &'static [u16],
+    pub default_baud: u32,
+    /// Speeds to try when detecting, most likely first.
+    pub bauds: &'static [u32],
+    pub default_tcp_port: u16,
+    pub limits: Limits,
+    pub chars_per_line: usize,
+}
+
+#[async_trait]
+pub trait FiscalDriver: Send {
+    fn profile(&self) -> &ModelProfile;
+
+    /// ЗН, РНМ, ИНН, ФН number, model and firmware.
+    async fn identity(&mut self) -> DriverResult<DeviceIdentity>;
+    async fn status(&mut self) -> DriverResult<DeviceStatus>;
+    async fn fn_status(&mut self) -> DriverResult<FnStatus>;
+    async fn ofd_status(&mut self) -> DriverResult<OfdStatus>;
+    /// Reads a fiscal document from the ФН archive by its number.
+    async fn find_document(&mut self, number: u32) -> DriverResult<FiscalDocument>;
+    /// The current shift's money counters, without printing.
+    async fn shift_totals(&mut self) -> DriverResult<ShiftTotals>;
+
+    /// Открыть смену.
+    async fn open_shift(&mut self, cashier: Option<&Cashier>) -> DriverResult<FiscalResult>;
+    /// Z-отчёт: closes the shift.
+    async fn close_shift(&mut self, cashier: Option<&Cashier>) -> DriverResult<FiscalResult>;
+    /// X-отчёт: prints the shift's totals without closing it.
+    async fn x_report(&mut self) -> DriverResult<()>;
+    /// Внесение.
+    async fn cash_in(&mut self, sum: Money) -> DriverResult<()>;
+    /// Выплата (изъятие).
+    async fn cash_out(&mut self, sum: Money) -> DriverResult<()>;
+    /// Fiscalises a receipt: opens it, adds the items and payments, closes it.
+    /// The receipt must have passed [`Receipt::validate`] with this model's limits.
+    async fn fiscalize(&mut self, receipt: &Receipt) -> DriverResult<FiscalResult>;
+    /// Cancels a receipt left open on the device. Succeeds if none is open.
+    async fn cancel_receipt(&mut self) -> DriverResult<()>;
+    /// Prints a copy of the last document (after paper ran out mid-print).
+    async fn print_last_copy(&mut self) -> DriverResult<()>;
+    /// Prints non-fiscal text lines.
+    async fn print_text(&mut self, lines: &[String]) -> DriverResult<()>;
+    async fn open_drawer(&mut self) -> DriverResult<()>;
+    /// Releases the port so that other programs (the vendor's test utility) can use it.
+    /// The next call reopens it.
+    async fn disconnect(&mut self);
+}
+
+/// Drivers are used through a box so that the model can be chosen from config.
+pub type DriverBox = Box<dyn FiscalDriver>;

@@ -1,0 +1,222 @@
+//! Errors from drivers, each explained.
+//!
+//! Every error a driver returns carries a stable code (`device.paper_out`,
+//! `link.port_busy`), a Russian title for the cashier, an English title for logs and
+//! integrators, and the action to take. The queue decides what to do from
+//! [`DriverError::class`] and [`Condition`], never by matching texts or raw codes.
+//!
+//! Raw device codes differ per protocol (Shtrih 0x6B and ATOL 0x67 are both "no paper").
+//! Each protocol crate keeps one table mapping its raw codes to a static [`ErrorInfo`]
+//! with the shared [`Condition`], so the behaviour is defined once here.
+
+use crate::device::ProtocolFamily;
+use crate::receipt::ValidationError;
+use serde::Serialize;
+
+/// What the caller of a driver should do about an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorClass {
+    /// Try again later with backoff: no link, device busy, timeout.
+    Transient,
+    /// A person must act (paper, Z-report, ФН, ОФД): park the queue with the reason.
+    NeedsAttention,
+    /// The agent can fix it itself: open the shift, cancel a left-over receipt.
+    Recoverable,
+    /// The request is wrong: fail the job with the device's text; retrying will not help.
+    Rejected,
+}
+
+/// The meaning of a device error, shared by all protocols.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Condition {
+    PaperOut,
+    CoverOpen,
+    PrinterFailure,
+    ShiftClosed,
+    ShiftExpired,
+    ShiftAlreadyOpen,
+    ReceiptOpen,
+    ReceiptClosed,
+    NotEnoughCash,
+    OfdBlocked,
+    FnFailure,
+    FnExhausted,
+    ClockProblem,
+    DeviceBusy,
+    WrongPassword,
+    BadRequest,
+    Unsupported,
+    Other,
+}
+
+impl Condition {
+    pub fn class(self) -> ErrorClass {
+        use Condition::*;
+        match self {
+            PaperOut | CoverOpen | PrinterFailure | ShiftExpired | OfdBlocked | FnFailure | FnExhausted
+            | ClockProblem | WrongPassword | Other => ErrorClass::NeedsAttention,
+            ShiftClosed | ReceiptOpen | ShiftAlreadyOpen | ReceiptClosed => ErrorClass::Recoverable,
+            DeviceBusy => ErrorClass::Transient,
+            NotEnoughCash | BadRequest | Unsupported => ErrorClass::Rejected,
+        }
+    }
+}
+
+/// One explained device error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ErrorInfo {
+    /// Stable machine-readable code, e.g. `device.paper_out`.
+    pub code: &'static str,
+    pub condition: Condition,
+    pub title_ru: &'static str,
+    pub title_en: &'static str,
+    /// What to do, in Russian, for a cashier or an engineer.
+    pub action_ru: &'static str,
+}
+
+/// Why the link to the device failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkFailure {
+    PortNotFound,
+    PortBusy,
+    PermissionDenied,
+    /// The port opened but nothing answered in time.
+    NoAnswer,
+    /// The connection was closed or reset.
+    Disconnected,
+    /// The other side answered with bytes that are not this protocol.
+    Garbled,
+    Io,
+}
+
+impl LinkFailure {
+    pub fn info(self) -> ErrorInfo {
+        use LinkFailure::*;
+        let (code, ru, en, action) = match self {
+            PortNotFound => ("link.port_not_found", "Порт не найден", "Port not found",
+                "Проверьте кабель и имя порта (COM-порт в диспетчере устройств, /dev/tty… в Linux)."),
+            PortBusy => ("link.port_busy", "Порт занят другой программой", "Port is used by another program",
+                "Закройте другую кассовую программу или драйвер (тест драйвера, ККМ-сервер), затем повторите."),
+            PermissionDenied => ("link.permission_denied", "Нет доступа к порту", "Permission denied on the port",
+                "Запустите агент от имени пользователя с доступом к порту (в Linux: группа dialout)."),
+            NoAnswer => ("link.no_answer", "Нет связи с ККТ: устройство не отвечает", "No link: the device does not answer",
+                "Проверьте, что ККТ включена, кабель подключён, скорость и протокол порта верны (kkm-agent device … detect)."),
+            Disconnected => ("link.disconnected", "Связь с ККТ прервана", "The link to the device was lost",
+                "Проверьте кабель или сеть; агент переподключится сам."),
+            Garbled => ("link.garbled", "ККТ отвечает непонятными данными", "The device answers with garbled data",
+                "Вероятно, неверная скорость или протокол. Запустите определение: kkm-agent device … detect."),
+            Io => ("link.io", "Ошибка ввода-вывода порта", "Port I/O error",
+                "Переподключите кабель; при повторении перезагрузите ККТ."),
+        };
+        ErrorInfo { code, condition: Condition::Other, title_ru: ru, title_en: en, action_ru: action }
+    }
+}
+
+/// A driver error.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DriverError {
+    #[error("{}: {detail}", failure.info().title_en)]
+    Link { failure: LinkFailure, detail: String },
+    /// The device answered with a well-formed error code.
+    #[error("device error {raw:#04x} ({family}): {}", info.title_en)]
+    Device { family: ProtocolFamily, raw: u16, info: ErrorInfo },
+    /// The device's answer broke the protocol (wrong length, unexpected command echo).
+    #[error("protocol violation: {0}")]
+    Protocol(String),
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    #[error("not supported by this device: {0}")]
+    Unsupported(&'static str),
+}
+
+impl DriverError {
+    pub fn link(failure: LinkFailure, detail: impl Into<String>) -> Self {
+        DriverError::Link { failure, detail: detail.into() }
+    }
+
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            DriverError::Link { failure, .. } => match failure {
+                LinkFailure::PortNotFound | LinkFailure::PermissionDenied => ErrorClass::Transient,
+                _ => ErrorClass::Transient,
+            },
+            DriverError::Device { info, .. } => info.condition.class(),
+            DriverError::Protocol(_) => ErrorClass::Transient,
+            DriverError::Invalid(_) | DriverError::Unsupported(_) => ErrorClass::Rejected,
+        }
+    }
+
+    pub fn condition(&self) -> Option<Condition> {
+        match self {
+            DriverError::Device { info, .. } => Some(info.condition),
+            _ => None,
+        }
+    }
+
+    /// Link-level trouble: the command may or may not have run on the device.
+    pub fn is_link(&self) -> bool {
+        matches!(self, DriverError::Link { .. } | DriverError::Protocol(_))
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            DriverError::Link { failure, .. } => failure.info().code,
+            DriverError::Device { info, .. } => info.code,
+            DriverError::Protocol(_) => "link.protocol",
+            DriverError::Invalid(v) => v.code,
+            DriverError::Unsupported(_) => "device.unsupported",
+        }
+    }
+
+    pub fn title_ru(&self) -> String {
+        match self {
+            DriverError::Link { failure, .. } => failure.info().title_ru.to_string(),
+            DriverError::Device { info, raw, .. } => format!("{} (код {raw:#04X})", info.title_ru),
+            DriverError::Protocol(_) => "Нарушение протокола обмена с ККТ".into(),
+            DriverError::Invalid(v) => v.ru.clone(),
+            DriverError::Unsupported(what) => format!("ККТ не поддерживает: {what}"),
+        }
+    }
+
+    pub fn title_en(&self) -> String {
+        match self {
+            DriverError::Invalid(v) => v.en.clone(),
+            other => other.to_string(),
+        }
+    }
+
+    pub fn action_ru(&self) -> &'static str {
+        match self {
+            DriverError::Link { failure, .. } => failure.info().action_ru,
+            DriverError::Device { info, .. } => info.action_ru,
+            DriverError::Protocol(_) => {
+                "Проверьте скорость порта и протокол (kkm-agent device … detect); при повторении перезагрузите ККТ."
+            }
+            DriverError::Invalid(_) => "Исправьте данные чека в кассовой программе.",
+            DriverError::Unsupported(_) => "Обновите прошивку ККТ или выберите другую операцию.",
+        }
+    }
+
+    /// Maps an OS error from opening or using a port.
+    pub fn from_io(e: &std::io::Error, port: &str) -> Self {
+        use std::io::ErrorKind::*;
+        let failure = match e.kind() {
+            NotFound => LinkFailure::PortNotFound,
+            PermissionDenied => LinkFailure::PermissionDenied,
+            ConnectionRefused | ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof => {
+                LinkFailure::Disconnected
+            }
+            TimedOut | WouldBlock => LinkFailure::NoAnswer,
+            _ if e.raw_os_error() == Some(16) => LinkFailure::PortBusy, // EBUSY (Unix)
+            _ if e.raw_os_error() == Some(5) && cfg!(windows) => LinkFailure::PortBusy, // ERROR_ACCESS_DENIED
+            _ => LinkFailure::Io,
+        };
+        DriverError::link(failure, format!("{port}: {e}"))
+    }
+}
+
+/// A shorthand for driver results.
+pub type DriverResult<T> = Result<T, DriverError>;

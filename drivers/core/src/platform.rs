@@ -1,0 +1,71 @@
+//! The one place with OS-specific code.
+//!
+//! * Serial port names: Windows wants `\\.\COM10` for ports above 9; on Linux a `COMn`
+//!   name given by habit maps to `/dev/ttyS{n-1}`.
+//! * Pseudo-terminals for the emulators (Unix only; on Windows the emulators listen on
+//!   TCP, and a virtual COM pair such as com0com can bridge them).
+
+/// Turns a user-facing port name into what this OS's serial API opens.
+pub fn serial_path(name: &str) -> String {
+    let upper = name.to_ascii_uppercase();
+    let com_number = upper.strip_prefix("COM").and_then(|n| n.parse::<u32>().ok()).filter(|n| *n >= 1);
+    #[cfg(windows)]
+    {
+        if let Some(n) = com_number {
+            return if n > 9 { format!(r"\\.\COM{n}") } else { format!("COM{n}") };
+        }
+        name.to_string()
+    }
+    #[cfg(not(windows))]
+    {
+        match com_number {
+            Some(n) => format!("/dev/ttyS{}", n - 1),
+            None => name.to_string(),
+        }
+    }
+}
+
+/// A pseudo-terminal pair: the emulator keeps the master, a client opens the slave path.
+#[cfg(unix)]
+pub struct Pty {
+    pub master: std::os::fd::OwnedFd,
+    pub slave_path: String,
+    /// Kept open so that the master does not see a hang-up while no client is attached.
+    pub slave_keepalive: std::os::fd::OwnedFd,
+}
+
+/// Opens a raw (no echo, no line discipline) pseudo-terminal.
+#[cfg(unix)]
+pub fn open_pty() -> std::io::Result<Pty> {
+    use nix::pty::openpty;
+    use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg};
+    use std::os::fd::AsRawFd;
+    let pair = openpty(None, None).map_err(std::io::Error::from)?;
+    let mut t = tcgetattr(&pair.slave).map_err(std::io::Error::from)?;
+    cfmakeraw(&mut t);
+    tcsetattr(&pair.slave, SetArg::TCSANOW, &t).map_err(std::io::Error::from)?;
+    let slave_path = std::fs::read_link(format!("/proc/self/fd/{}", pair.slave.as_raw_fd()))
+        .map(|p| p.to_string_lossy().into_owned())
+        .or_else(|_| nix::unistd::ttyname(&pair.slave).map(|p| p.to_string_lossy().into_owned()))
+        .map_err(|e| std::io::Error::other(format!("cannot name the pty slave: {e}")))?;
+    // Non-blocking master for tokio.
+    let flags = nix::fcntl::fcntl(pair.master.as_raw_fd(), nix::fcntl::FcntlArg::F_GETFL).map_err(std::io::Error::from)?;
+    let flags = nix::fcntl::OFlag::from_bits_truncate(flags) | nix::fcntl::OFlag::O_NONBLOCK;
+    nix::fcntl::fcntl(pair.master.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(flags)).map_err(std::io::Error::from)?;
+    Ok(Pty { master: pair.master, slave_path, slave_keepalive: pair.slave })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn com_names() {
+        let p = super::serial_path("COM3");
+        if cfg!(windows) {
+            assert_eq!(p, "COM3");
+            assert_eq!(super::serial_path("com12"), r"\\.\COM12");
+        } else {
+            assert_eq!(p, "/dev/ttyS2");
+        }
+        assert_eq!(super::serial_path("/dev/ttyUSB0"), "/dev/ttyUSB0");
+    }
+}

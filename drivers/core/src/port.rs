@@ -1,0 +1,129 @@
+//! Where a device lives and how to open a byte stream to it.
+//!
+//! A port is written the way people see it: `COM3`, `/dev/ttyACM0`, or
+//! `tcp:192.168.137.111:7778`. Serial ports, USB virtual COM ports and pseudo-terminals
+//! all open through tokio-serial; TCP through tokio. Drivers get a boxed
+//! [`ByteStream`] and never know which it was, the way tokio-modbus keeps its codec
+//! apart from RTU and TCP transports.
+
+use crate::error::{DriverError, DriverResult, LinkFailure};
+use std::fmt;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+/// Any bidirectional async byte stream.
+pub trait ByteStream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> ByteStream for T {}
+
+pub type BoxStream = Box<dyn ByteStream>;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum PortSpec {
+    /// A serial device path or COM name, normalised for this OS.
+    Serial { path: String },
+    Tcp { host: String, port: u16 },
+}
+
+impl PortSpec {
+    /// Parses `tcp:host:port`, `COMn`, or a device path.
+    pub fn parse(text: &str) -> Result<PortSpec, String> {
+        let t = text.trim();
+        if t.is_empty() {
+            return Err("empty port name".into());
+        }
+        if let Some(rest) = t.strip_prefix("tcp:").or_else(|| t.strip_prefix("tcp://")) {
+            let (host, port) = rest
+                .rsplit_once(':')
+                .ok_or_else(|| format!("{t:?}: expected tcp:HOST:PORT"))?;
+            let port: u16 = port.parse().map_err(|_| format!("{t:?}: bad TCP port {port:?}"))?;
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            if host.is_empty() || port == 0 {
+                return Err(format!("{t:?}: expected tcp:HOST:PORT"));
+            }
+            return Ok(PortSpec::Tcp { host: host.to_string(), port });
+        }
+        if t.chars().any(|c| c.is_control()) {
+            return Err(format!("{t:?}: control characters in the port name"));
+        }
+        Ok(PortSpec::Serial { path: crate::platform::serial_path(t) })
+    }
+
+    pub fn is_tcp(&self) -> bool {
+        matches!(self, PortSpec::Tcp { .. })
+    }
+}
+
+impl fmt::Display for PortSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PortSpec::Serial { path } => f.write_str(path),
+            PortSpec::Tcp { host, port } => write!(f, "tcp:{host}:{port}"),
+        }
+    }
+}
+
+/// Opens the port. Serial ports are 8N1 without flow control and opened exclusively, so
+/// a port held by another program fails with [`LinkFailure::PortBusy`].
+pub async fn open(spec: &PortSpec, baud: u32, timeout: Duration) -> DriverResult<BoxStream> {
+    match spec {
+        PortSpec::Tcp { host, port } => {
+            let addr = format!("{host}:{port}");
+            let s = tokio::time::timeout(timeout, tokio::net::TcpStream::connect(&addr))
+                .await
+                .map_err(|_| DriverError::link(LinkFailure::NoAnswer, format!("{addr}: connect timed out")))?
+                .map_err(|e| DriverError::from_io(&e, &addr))?;
+            let _ = s.set_nodelay(true);
+            Ok(Box::new(s))
+        }
+        PortSpec::Serial { path } => {
+            use tokio_serial::SerialPortBuilderExt;
+            let builder = tokio_serial::new(path.as_str(), baud)
+                .data_bits(tokio_serial::DataBits::Eight)
+                .parity(tokio_serial::Parity::None)
+                .stop_bits(tokio_serial::StopBits::One)
+                .flow_control(tokio_serial::FlowControl::None)
+                .timeout(timeout);
+            let stream = builder.open_native_async().map_err(|e| serial_error(&e, path))?;
+            Ok(Box::new(stream))
+        }
+    }
+}
+
+fn serial_error(e: &tokio_serial::Error, path: &str) -> DriverError {
+    use tokio_serial::ErrorKind;
+    match e.kind() {
+        ErrorKind::NoDevice => DriverError::link(LinkFailure::PortNotFound, format!("{path}: {e}")),
+        ErrorKind::Io(kind) => DriverError::from_io(&std::io::Error::new(kind, e.description.clone()), path),
+        _ => {
+            let d = e.description.to_lowercase();
+            let failure = if d.contains("busy") || d.contains("in use") {
+                LinkFailure::PortBusy
+            } else if d.contains("not found") || d.contains("no such") {
+                LinkFailure::PortNotFound
+            } else if d.contains("permission") || d.contains("access") {
+                LinkFailure::PermissionDenied
+            } else {
+                LinkFailure::Io
+            };
+            DriverError::link(failure, format!("{path}: {e}"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_ports() {
+        assert_eq!(
+            PortSpec::parse("tcp:127.0.0.1:7778").unwrap(),
+            PortSpec::Tcp { host: "127.0.0.1".into(), port: 7778 }
+        );
+        assert!(PortSpec::parse("tcp:host").is_err());
+        assert!(PortSpec::parse("tcp:host:99999").is_err());
+        assert!(PortSpec::parse("").is_err());
+        assert!(matches!(PortSpec::parse("COM3").unwrap(), PortSpec::Serial { .. }));
+        assert_eq!(PortSpec::parse("/dev/ttyACM0").unwrap().to_string(), "/dev/ttyACM0");
+    }
+}
