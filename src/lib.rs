@@ -1,0 +1,18 @@
+//! kkm-agent: the daemon between shop software and its fiscal register.
+//!
+//! * [`cli`]: the command line (`serve`, `demo`, `device`, `emulate`, `token`).
+//! * [`config`]: the TOML config and per-OS default paths.
+//! * [`queue`]: the durable SQLite job queue and the per-device workers that print
+//!   exactly once.
+//! * [`api`]: the localhost HTTP API, its security and the OpenAPI document.
+//! * [`devices`]: builds a driver for a configured device (model → protocol crate).
+//! * [`emulate`]: runs a protocol emulator on a PTY or TCP port.
+//! * [`diagnostics`]: what a field engineer asks: protocol detection, identity checks.
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod devices;
+pub mod diagnostics;
+pub mod emulate;
+pub mod queue;
