@@ -69,3 +69,80 @@ mod tests {
         assert_eq!(super::serial_path("/dev/ttyUSB0"), "/dev/ttyUSB0");
     }
 }
+
+/// An async byte stream over a PTY master, for the emulators.
+#[cfg(unix)]
+pub struct PtyStream {
+    fd: tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>,
+}
+
+#[cfg(unix)]
+impl PtyStream {
+    pub fn new(master: std::os::fd::OwnedFd) -> std::io::Result<PtyStream> {
+        // SAFETY: `master` is moved in and owned by the AsyncFd, so the descriptor stays
+        // open and is registered with the reactor exactly once, until the stream drops.
+        let fd = unsafe { tokio::io::unix::AsyncFd::register(master) }
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        Ok(PtyStream { fd })
+    }
+
+    /// Throws away whatever the client has sent and not yet been read (a cable pulled).
+    pub fn discard_input(&self) {
+        let _ = nix::sys::termios::tcflush(self.fd.get_ref(), nix::sys::termios::FlushArg::TCIFLUSH);
+    }
+}
+
+#[cfg(unix)]
+impl tokio::io::AsyncRead for PtyStream {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::task::Poll;
+        loop {
+            let mut guard = match self.fd.poll_read_ready(cx) {
+                Poll::Ready(Ok(g)) => g,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            };
+            let unfilled = buf.initialize_unfilled();
+            match guard.try_io(|fd| nix::unistd::read(std::os::fd::AsRawFd::as_raw_fd(fd.get_ref()), unfilled).map_err(std::io::Error::from)) {
+                Ok(Ok(n)) => {
+                    buf.advance(n);
+                    return Poll::Ready(Ok(()));
+                }
+                Ok(Err(e)) => return Poll::Ready(Err(e)),
+                Err(_would_block) => continue,
+            }
+        }
+    }
+}
+
+#[cfg(unix)]
+impl tokio::io::AsyncWrite for PtyStream {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        use std::task::Poll;
+        loop {
+            let mut guard = match self.fd.poll_write_ready(cx) {
+                Poll::Ready(Ok(g)) => g,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            };
+            match guard.try_io(|fd| nix::unistd::write(fd.get_ref(), data).map_err(std::io::Error::from)) {
+                Ok(r) => return Poll::Ready(r),
+                Err(_would_block) => continue,
+            }
+        }
+    }
+    fn poll_flush(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}

@@ -1,0 +1,106 @@
+//! The control channel: a line protocol for tests and engineers to change the world
+//! around an emulated register (paper, clock, ОФД, faults) while it runs.
+//!
+//! Each request is one line; each answer is one line: `ok`, `error: …`, or JSON for
+//! `state`. The same [`apply`] serves the TCP control port and `--fault` flags.
+//!
+//! | line | effect |
+//! |---|---|
+//! | `paper out` / `paper in` | take the paper out, put it back |
+//! | `clock +25h` / `clock -10m` / `clock +31d` / `clock reset` | move the device clock |
+//! | `ofd offline` / `ofd online` | the ОФД stops or resumes acknowledging documents |
+//! | `serial lost` / `serial ok` | the unit reports an all-zero factory number |
+//! | `fault SPEC` | inject a fault (see [`crate::faults`]) |
+//! | `faults clear` | drop all pending faults |
+//! | `state` | the whole state as one JSON line |
+
+use crate::{Emulator, FaultSpec};
+use std::sync::Arc;
+use time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+/// Applies one control line; returns the answer line.
+pub fn apply(emu: &Emulator, line: &str) -> String {
+    match run(emu, line.trim()) {
+        Ok(answer) => answer,
+        Err(e) => format!("error: {e}"),
+    }
+}
+
+fn parse_offset(text: &str) -> Result<Duration, String> {
+    let (sign, rest) = match text.as_bytes().first() {
+        Some(b'+') => (1, &text[1..]),
+        Some(b'-') => (-1, &text[1..]),
+        _ => return Err(format!("{text:?}: expected +N or -N with a unit s, m, h or d")),
+    };
+    let unit_at = rest.find(|c: char| !c.is_ascii_digit()).ok_or("missing unit (s, m, h, d)")?;
+    let n: i64 = rest[..unit_at].parse().map_err(|_| format!("{text:?}: bad number"))?;
+    let d = match &rest[unit_at..] {
+        "s" => Duration::seconds(n),
+        "m" => Duration::minutes(n),
+        "h" => Duration::hours(n),
+        "d" => Duration::days(n.min(100_000)),
+        u => return Err(format!("unknown unit {u:?}")),
+    };
+    Ok(d * sign)
+}
+
+fn run(emu: &Emulator, line: &str) -> Result<String, String> {
+    let mut words = line.split_whitespace();
+    let (cmd, arg) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+    match (cmd, arg) {
+        ("paper", "out") => emu.core().set_paper(false),
+        ("paper", "in") => emu.core().set_paper(true),
+        ("clock", "reset") => emu.core().reset_clock(),
+        ("clock", off) => emu.core().shift_clock(parse_offset(off)?),
+        ("ofd", "offline") => emu.core().set_ofd_online(false),
+        ("ofd", "online") => emu.core().set_ofd_online(true),
+        ("serial", "lost") => emu.core().set_serial_lost(true),
+        ("serial", "ok") => emu.core().set_serial_lost(false),
+        ("fault", spec) => emu.faults().inject(FaultSpec::parse(spec)?),
+        ("faults", "clear") => emu.faults().clear(),
+        ("state", _) => return Ok(emu.core().snapshot().to_string()),
+        _ => return Err(format!("unknown control command {line:?}")),
+    }
+    Ok("ok".into())
+}
+
+/// Serves the control channel on a TCP listener until the task is dropped.
+pub async fn serve(listener: tokio::net::TcpListener, emu: Arc<Emulator>) {
+    loop {
+        let Ok((sock, _)) = listener.accept().await else { continue };
+        let emu = emu.clone();
+        tokio::spawn(async move {
+            let (r, mut w) = sock.into_split();
+            let mut lines = BufReader::new(r.take(1 << 20)).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let mut answer = apply(&emu, &line);
+                answer.push('\n');
+                if w.write_all(answer.as_bytes()).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+}
+
+use tokio::io::AsyncReadExt as _;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{EmuIdentity, FiscalCore};
+
+    #[test]
+    fn control_lines() {
+        let emu = Emulator::new(FiscalCore::open(None, EmuIdentity::new("X", "1", "2")).unwrap());
+        assert_eq!(apply(&emu, "paper out"), "ok");
+        assert!(!emu.core().paper_present());
+        assert_eq!(apply(&emu, "clock +25h"), "ok");
+        assert!(apply(&emu, "clock 25h").starts_with("error"));
+        assert!(apply(&emu, "fault bogus").starts_with("error"));
+        assert_eq!(apply(&emu, "fault lose-answer@receipt-close"), "ok");
+        assert!(apply(&emu, "state").starts_with('{'));
+        assert!(apply(&emu, "dance").starts_with("error"));
+    }
+}
