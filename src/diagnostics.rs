@@ -1,1 +1,33 @@
-//! (under construction)
+//! Diagnostics for field engineers, built in.
+//!
+//! * [`detect`]: which protocol and speed a port really speaks, and whether another
+//!   program holds it. Probes only send requests that cannot print or fiscalise.
+//! * [`health`]: reads a device's identity, ФН, ОФД queue, shift, clock and paper, and
+//!   turns them into findings in Russian with the action to take: a lost factory number,
+//!   РНМ check digits that do not match ЗН + ИНН, ФН expiry, documents stuck unsent to
+//!   the ОФД with the date the ФН will block, a shift about to pass 24 hours.
+//!
+//! The rules in [`health::evaluate`] are pure functions of what the device reported and
+//! the PC's clock, so they are tested without a device; the reading goes through the
+//! driver trait, so the same code serves Azur-01F and Neva-01-F.
+
+// pub mod detect; (next)
+pub mod health;
+
+use std::sync::OnceLock;
+use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
+
+static LOCAL_OFFSET: OnceLock<UtcOffset> = OnceLock::new();
+
+/// Reads the PC's time zone. Call once from `main` before any thread starts: the `time`
+/// crate refuses to read it later on Unix, because another thread could change it.
+pub fn init_local_offset() {
+    let offset = UtcOffset::current_local_offset().unwrap_or(UtcOffset::UTC);
+    let _ = LOCAL_OFFSET.set(offset);
+}
+
+/// The PC's local wall-clock time, to compare with the device's clock.
+pub fn pc_now() -> PrimitiveDateTime {
+    let now = OffsetDateTime::now_utc().to_offset(*LOCAL_OFFSET.get_or_init(|| UtcOffset::UTC));
+    PrimitiveDateTime::new(now.date(), now.time())
+}

@@ -33,6 +33,21 @@ impl Money {
     pub fn is_negative(self) -> bool {
         self.0 < 0
     }
+
+    /// Parses roubles as people type them: `1000`, `1000.50`, `1 000,5`. At most two
+    /// decimals, no sign. Exact: the text is read as decimal digits, never as a float.
+    pub fn parse_roubles(text: &str) -> Result<Money, String> {
+        let t: String = text.trim().chars().filter(|c| *c != ' ' && *c != '\u{a0}').collect();
+        let t = t.replace(',', ".");
+        let (int, frac) = t.split_once('.').unwrap_or((&t, ""));
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        if !digits(int) || !(frac.is_empty() || digits(frac)) || frac.len() > 2 {
+            return Err(format!("{text:?} is not a sum in roubles (e.g. 1500 or 1500,50)"));
+        }
+        let r: i64 = int.parse().map_err(|_| format!("{text:?} is too large"))?;
+        let k: i64 = format!("{frac:0<2}").parse().unwrap_or(0);
+        r.checked_mul(100).and_then(|v| v.checked_add(k)).map(Money).ok_or_else(|| format!("{text:?} is too large"))
+    }
 }
 
 /// Prints roubles with a comma and grouped thousands, as Russian receipts do: `22 412,50`.
@@ -163,6 +178,16 @@ mod tests {
         assert_eq!(Money(5).to_string(), "0,05");
         assert_eq!(Money(-20_000).to_string(), "-200,00");
         assert_eq!(Money(100_000_000).to_string(), "1 000 000,00");
+    }
+
+    #[test]
+    fn parse_roubles() {
+        assert_eq!(Money::parse_roubles("1 000,5"), Ok(Money(100_050)));
+        assert_eq!(Money::parse_roubles("22412.50"), Ok(Money(2_241_250)));
+        assert_eq!(Money::parse_roubles("7"), Ok(Money(700)));
+        assert!(Money::parse_roubles("-5").is_err());
+        assert!(Money::parse_roubles("1.234").is_err());
+        assert!(Money::parse_roubles("99999999999999999999").is_err());
     }
 
     #[test]
