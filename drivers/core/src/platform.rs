@@ -74,6 +74,27 @@ mod tests {
 #[cfg(unix)]
 pub struct PtyStream {
     fd: tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>,
+    /// When set, bytes sent while the host's line speed differs are lost, as on a real
+    /// serial line at the wrong baud. This is what makes speed detection testable.
+    required_baud: Option<u32>,
+}
+
+/// The line speed the host set on the pty (Linux shares termios between both ends).
+#[cfg(unix)]
+fn pty_baud(fd: &std::os::fd::OwnedFd) -> Option<u32> {
+    use nix::sys::termios::{cfgetospeed, tcgetattr, BaudRate as B};
+    let t = tcgetattr(fd).ok()?;
+    Some(match cfgetospeed(&t) {
+        B::B2400 => 2400,
+        B::B4800 => 4800,
+        B::B9600 => 9600,
+        B::B19200 => 19200,
+        B::B38400 => 38400,
+        B::B57600 => 57600,
+        B::B115200 => 115_200,
+        B::B230400 => 230_400,
+        _ => 0,
+    })
 }
 
 #[cfg(unix)]
@@ -83,7 +104,12 @@ impl PtyStream {
         // open and is registered with the reactor exactly once, until the stream drops.
         let fd = unsafe { tokio::io::unix::AsyncFd::register(master) }
             .map_err(|e| std::io::Error::other(e.to_string()))?;
-        Ok(PtyStream { fd })
+        Ok(PtyStream { fd, required_baud: None })
+    }
+
+    /// Makes the stream deaf to a host whose line speed is not `baud`.
+    pub fn require_baud(&mut self, baud: Option<u32>) {
+        self.required_baud = baud;
     }
 
     /// Throws away whatever the client has sent and not yet been read (a cable pulled).
@@ -109,6 +135,9 @@ impl tokio::io::AsyncRead for PtyStream {
             let unfilled = buf.initialize_unfilled();
             match guard.try_io(|fd| nix::unistd::read(std::os::fd::AsRawFd::as_raw_fd(fd.get_ref()), unfilled).map_err(std::io::Error::from)) {
                 Ok(Ok(n)) => {
+                    if n > 0 && self.required_baud.is_some() && pty_baud(self.fd.get_ref()) != self.required_baud {
+                        continue; // garbage at the wrong speed: the device hears nothing
+                    }
                     buf.advance(n);
                     return Poll::Ready(Ok(()));
                 }

@@ -61,7 +61,14 @@ pub struct Endpoint {
 }
 
 /// Starts serving `device` in front of `emu`.
-pub async fn start<D: WireDevice>(listen: &Listen, emu: Arc<Emulator>, device: Arc<D>) -> std::io::Result<Endpoint> {
+///
+/// `baud` makes a PTY endpoint deaf to hosts at another line speed (TCP has no speed).
+pub async fn start<D: WireDevice>(
+    listen: &Listen,
+    baud: Option<u32>,
+    emu: Arc<Emulator>,
+    device: Arc<D>,
+) -> std::io::Result<Endpoint> {
     match listen {
         Listen::Tcp(addr) => {
             let listener = tokio::net::TcpListener::bind(addr).await?;
@@ -73,11 +80,11 @@ pub async fn start<D: WireDevice>(listen: &Listen, emu: Arc<Emulator>, device: A
         Listen::Pty => {
             let pty = kkm_core::platform::open_pty()?;
             let port = pty.slave_path.clone();
-            let task = tokio::spawn(serve_pty(pty, emu, device));
+            let task = tokio::spawn(serve_pty(pty, baud, emu, device));
             Ok(Endpoint { port, task })
         }
         #[cfg(not(unix))]
-        Listen::Pty => Err(std::io::Error::other(
+        Listen::Pty => Err::<Endpoint, _>(std::io::Error::other(
             "pseudo-terminals exist only on Unix; use --listen tcp:127.0.0.1:7778 (or a com0com pair)",
         )),
     }
@@ -110,12 +117,13 @@ async fn serve_tcp<D: WireDevice>(listener: tokio::net::TcpListener, emu: Arc<Em
 }
 
 #[cfg(unix)]
-async fn serve_pty<D: WireDevice>(pty: kkm_core::platform::Pty, emu: Arc<Emulator>, device: Arc<D>) {
+async fn serve_pty<D: WireDevice>(pty: kkm_core::platform::Pty, baud: Option<u32>, emu: Arc<Emulator>, device: Arc<D>) {
     let _keep = pty.slave_keepalive;
-    let Ok(pty_stream) = kkm_core::platform::PtyStream::new(pty.master) else {
+    let Ok(mut pty_stream) = kkm_core::platform::PtyStream::new(pty.master) else {
         tracing::error!("emulator: cannot register the pty with the reactor");
         return;
     };
+    pty_stream.require_baud(baud);
     let mut stream: BoxStream = Box::new(pty_stream);
     let mut session = D::Session::default();
     loop {
