@@ -8,6 +8,7 @@
 //! * [`devices`]: builds a driver for a configured device (model → protocol crate).
 //! * [`emulate`]: runs a protocol emulator on a PTY or TCP port.
 //! * [`diagnostics`]: what a field engineer asks: protocol detection, identity checks.
+//! * [`reconcile`]: explains the difference between the X-report and the program.
 
 pub mod api;
 pub mod cli;
@@ -16,3 +17,4 @@ pub mod devices;
 pub mod diagnostics;
 pub mod emulate;
 pub mod queue;
+pub mod reconcile;
