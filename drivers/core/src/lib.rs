@@ -30,7 +30,7 @@ pub mod port;
 pub mod receipt;
 
 pub use device::*;
-pub use driver::{FiscalDriver, DriverBox};
+pub use driver::{DriverBox, FiscalDriver, ModelProfile};
 pub use error::{DriverError, ErrorClass, ErrorInfo};
 pub use money::{Money, Quantity};
 pub use receipt::*;

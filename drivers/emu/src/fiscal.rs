@@ -660,6 +660,16 @@ impl FiscalCore {
         Ok(())
     }
 
+    /// Replaces the payments of the open receipt (Shtrih's FF45 sends them all at once).
+    pub fn set_payments(&mut self, payments: [Money; 5]) -> Result<(), CoreError> {
+        if payments.iter().any(|m| m.0 < 0 || m.0 > 9_999_999_999) {
+            return Err(CoreError::BadParameter);
+        }
+        let r = self.state.receipt.as_mut().ok_or(CoreError::NoReceipt)?;
+        r.payments = payments;
+        Ok(())
+    }
+
     /// Closes the open receipt: the ФН fiscalises it and the printer prints it.
     /// Returns the document and the change (сдача).
     pub fn close_receipt(&mut self) -> Result<(FiscalDocument, Money), CoreError> {

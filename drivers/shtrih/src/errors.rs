@@ -1,0 +1,81 @@
+//! Shtrih-M error codes, each explained in Russian with the action to take.
+//!
+//! On FN models codes 0x01–0x20 come from the fiscal storage. The [`Condition`] of each
+//! entry decides what the queue does; the texts are what the cashier reads.
+
+use kkm_core::error::{Condition, DriverError, ErrorInfo};
+use kkm_core::ProtocolFamily;
+
+macro_rules! e {
+    ($code:expr, $cond:ident, $ru:expr, $en:expr, $act:expr) => {
+        ErrorInfo { code: $code, condition: Condition::$cond, title_ru: $ru, title_en: $en, action_ru: $act }
+    };
+}
+
+const CALL_SERVICE: &str = "Перезагрузите ККТ; если ошибка повторяется — обратитесь в сервисный центр.";
+const FIX_DATA: &str = "Проверьте данные чека в программе; при повторении сообщите разработчикам программы.";
+
+/// Looks up a raw error code.
+pub fn info(code: u8) -> ErrorInfo {
+    match code {
+        0x01 => e!("device.fn_bad_command", BadRequest, "ФН: неизвестная команда или неверный формат", "FN: unknown command or bad format", FIX_DATA),
+        0x02 => e!("device.fn_wrong_state", FnFailure, "Неверное состояние ФН", "Wrong FN state", "Проверьте регистрацию ККТ и состояние ФН (kkm-agent device … check)."),
+        0x03 => e!("device.fn_failure", FnFailure, "Отказ ФН", "FN failure", "Обратитесь в сервисный центр: возможно, нужна замена ФН."),
+        0x04 => e!("device.fn_crypto_failure", FnFailure, "Отказ криптопроцессора ФН", "FN crypto failure", "Обратитесь в сервисный центр: нужна замена ФН."),
+        0x05 => e!("device.fn_expired", FnExhausted, "Закончен срок эксплуатации ФН", "FN lifetime is over", "Замените ФН и перерегистрируйте ККТ."),
+        0x06 => e!("device.fn_archive_full", FnExhausted, "Архив ФН переполнен", "FN archive is full", "Замените ФН и перерегистрируйте ККТ."),
+        0x07 => e!("device.fn_bad_datetime", ClockProblem, "Неверные дата или время", "Wrong date or time", "Проверьте часы ККТ и компьютера; установите верное время при закрытой смене."),
+        0x08 => e!("device.fn_no_data", BadRequest, "Нет запрошенных данных в ФН", "No such data in the FN", "Проверьте номер документа."),
+        0x09 => e!("device.fn_bad_params", BadRequest, "Некорректные параметры команды ФН", "Bad FN command parameters", FIX_DATA),
+        0x10 => e!("device.fn_tlv_too_large", BadRequest, "Превышен размер данных документа (TLV)", "Document data (TLV) too large", "Сократите наименования или число позиций в чеке."),
+        0x11 => e!("device.fn_no_transport", OfdBlocked, "Нет транспортного соединения с ОФД", "No transport connection to the OFD", "Проверьте интернет у ККТ и адрес ОФД в настройках."),
+        0x12 => e!("device.fn_resource_exhausted", FnExhausted, "Исчерпан ресурс ФН", "FN resource exhausted", "Замените ФН и перерегистрируйте ККТ."),
+        0x14 => e!("device.fn_storage_limit", OfdBlocked, "Исчерпан ресурс хранения ФН", "FN storage limit reached", "Передайте документы в ОФД: проверьте интернет и настройки ОФД."),
+        0x15 => e!("device.ofd_overdue", OfdBlocked, "Документы не передаются в ОФД больше 30 дней: ФН заблокирован", "OFD exchange overdue by 30 days: FN blocked", "Восстановите связь с ОФД (интернет, адрес и порт ОФД, договор с ОФД) и дождитесь отправки документов."),
+        0x16 => e!("device.fn_shift_expired", ShiftExpired, "Смена в ФН длится больше 24 часов", "FN shift over 24 hours", "Снимите Z-отчёт (закройте смену) и откройте новую."),
+        0x17 => e!("device.fn_bad_interval", ClockProblem, "Неверный интервал времени между документами", "Bad time interval between documents", "Проверьте часы ККТ: время не должно идти назад."),
+        0x20 => e!("device.ofd_refused", OfdBlocked, "ОФД не принял сообщение", "The OFD refused the message", "Проверьте договор с ОФД и регистрацию ККТ."),
+        0x2F => e!("device.fn_timeout", FnFailure, "Таймаут обмена с ФН", "FN exchange timeout", CALL_SERVICE),
+        0x30 => e!("device.fn_not_responding", FnFailure, "ФН не отвечает", "FN not responding", CALL_SERVICE),
+        0x33 => e!("device.bad_params", BadRequest, "Некорректные параметры команды", "Bad command parameters", FIX_DATA),
+        0x34 => e!("device.no_data", BadRequest, "Нет данных", "No data", "Проверьте запрос."),
+        0x35 => e!("device.bad_param_for_settings", BadRequest, "Параметр не подходит к настройкам ККТ", "Parameter does not fit the device settings", "Проверьте настройки ККТ (налоги, отделы) и данные чека."),
+        0x36 => e!("device.bad_params_impl", BadRequest, "Параметры не поддерживаются этой ККТ", "Parameters not supported by this device", FIX_DATA),
+        0x37 => e!("device.unsupported", Unsupported, "Команда не поддерживается этой ККТ", "Command not supported", "Обновите прошивку ККТ или проверьте модель в настройках агента."),
+        0x3C => e!("device.shift_open", ShiftAlreadyOpen, "Смена открыта — операция невозможна", "Shift is open: operation impossible", "Закройте смену (Z-отчёт), если операция требует закрытой смены."),
+        0x3D => e!("device.shift_closed", ShiftClosed, "Смена не открыта — операция невозможна", "Shift is not open", "Откройте смену (агент делает это сам, если разрешено настройкой)."),
+        0x45 => e!("device.payments_short", BadRequest, "Сумма оплат меньше итога чека", "Payments are less than the receipt total", FIX_DATA),
+        0x46 => e!("device.not_enough_cash", NotEnoughCash, "Не хватает наличности в кассе", "Not enough cash in the drawer", "Уменьшите сумму выплаты или возврата наличными."),
+        0x48 => e!("device.receipt_overflow", BadRequest, "Переполнение итога чека", "Receipt total overflow", "Разбейте покупку на несколько чеков."),
+        0x49 => e!("device.wrong_receipt_type", BadRequest, "Операция невозможна в чеке этого типа", "Operation impossible in this receipt type", FIX_DATA),
+        0x4A => e!("device.receipt_open", ReceiptOpen, "Открыт чек — операция невозможна", "A receipt is open", "Агент отменит незавершённый чек сам; если чек пробивали вручную — завершите его на ККТ."),
+        0x4B => e!("device.receipt_buffer_full", BadRequest, "Буфер чека переполнен", "Receipt buffer full", "Уменьшите число позиций в чеке."),
+        0x4D => e!("device.non_cash_exceeds", BadRequest, "Безналичная оплата больше итога чека", "Non-cash payment exceeds the total", FIX_DATA),
+        0x4E => e!("device.shift_expired", ShiftExpired, "Смена превысила 24 часа", "Shift is over 24 hours", "Снимите Z-отчёт (закройте смену) и откройте новую."),
+        0x4F => e!("device.wrong_password", WrongPassword, "Неверный пароль", "Wrong password", "Проверьте пароль оператора и администратора в настройках агента."),
+        0x50 => e!("device.busy_printing", DeviceBusy, "Идёт печать предыдущей команды", "Still printing the previous command", "Подождите окончания печати."),
+        0x55 => e!("device.receipt_closed", ReceiptClosed, "Чек закрыт — операция невозможна", "Receipt is closed", "Повторите операцию."),
+        0x56 => e!("device.nothing_to_repeat", BadRequest, "Нет документа для повтора", "No document to repeat", "Копию напечатать нельзя: документа нет."),
+        0x58 => e!("device.awaiting_continue", PaperOut, "Ожидание команды продолжения печати", "Waiting for continue-print", "Вставьте бумагу: агент допечатает документ."),
+        0x59 => e!("device.other_operator", ReceiptOpen, "Документ открыт другим оператором", "Document opened by another operator", "Завершите или отмените документ на ККТ."),
+        0x5E => e!("device.wrong_operation", BadRequest, "Некорректная операция", "Wrong operation", FIX_DATA),
+        0x5F => e!("device.negative_total", BadRequest, "Отрицательный итог чека", "Negative receipt total", FIX_DATA),
+        0x61 => e!("device.price_range", BadRequest, "Цена вне допустимого диапазона", "Price out of range", FIX_DATA),
+        0x62 => e!("device.quantity_range", BadRequest, "Количество вне допустимого диапазона", "Quantity out of range", FIX_DATA),
+        0x63 => e!("device.department_range", BadRequest, "Отдел вне допустимого диапазона", "Department out of range", FIX_DATA),
+        0x6B => e!("device.paper_out", PaperOut, "Нет чековой ленты", "Out of receipt paper", "Вставьте новый рулон чековой ленты и закройте крышку."),
+        0x71 => e!("device.cutter_error", PrinterFailure, "Ошибка отрезчика", "Cutter error", "Откройте крышку, уберите замятую бумагу, закройте крышку."),
+        0x72 => e!("device.not_in_submode", DeviceBusy, "Команда не поддерживается в этом подрежиме", "Command not supported in this submode", "Подождите окончания печати или вставьте бумагу."),
+        0x73 => e!("device.not_in_mode", BadRequest, "Команда не поддерживается в этом режиме", "Command not supported in this mode", "Проверьте состояние ККТ (kkm-agent device … status)."),
+        0x7E => e!("device.bad_length", BadRequest, "Неверная длина поля", "Bad field length", FIX_DATA),
+        0x8E => e!("device.zero_total", BadRequest, "Нулевой итог чека", "Zero receipt total", FIX_DATA),
+        0xC0 => e!("device.confirm_datetime", ClockProblem, "Требуется подтвердить дату и время", "Date and time must be confirmed", "Подтвердите дату и время на ККТ или через сервисную программу."),
+        0xC8 => e!("device.no_printer", PrinterFailure, "Нет связи с принтером ККТ", "No link to the printer", CALL_SERVICE),
+        _ => e!("device.unknown_error", Other, "Неизвестная ошибка ККТ", "Unknown device error", CALL_SERVICE),
+    }
+}
+
+/// The driver error for a non-zero error byte.
+pub fn device_error(code: u8) -> DriverError {
+    DriverError::Device { family: ProtocolFamily::Shtrih, raw: u16::from(code), info: info(code) }
+}

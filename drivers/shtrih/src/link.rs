@@ -1,0 +1,231 @@
+//! The Shtrih-M session over a byte stream.
+//!
+//! Before each command the host sends ENQ to learn the device's state:
+//! NAK means idle (send the command), ACK means an answer to an earlier command is
+//! still waiting (read it and throw it away: **never resend**, or a receipt could be
+//! executed twice), silence means no link.
+//!
+//! After the frame, the device ACKs it (or NAKs: resend), executes and answers. The
+//! host ACKs a good answer. A bad LRC is NAKed, then ENQ fetches the same answer again.
+//! While waiting for a long answer the host polls with ENQ, so an answer the device
+//! has but never delivered (a pulled cable) is fetched, not re-executed.
+//!
+//! Over TCP a device may put a stray 0xFF where a control byte is expected; it is
+//! skipped. Every wait has a deadline; an answer that does not come is reported as a
+//! link error, which the caller must treat as "outcome unknown".
+
+use crate::codec::{self, Answer, ACK, ENQ, NAK, STX};
+use kkm_core::error::{DriverError, DriverResult, LinkFailure};
+use kkm_core::port::BoxStream;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::{timeout, Instant};
+
+/// Waits used by the session.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// For a control byte (the answer to ENQ or to a frame).
+    pub control: Duration,
+    /// Between bytes inside a frame.
+    pub byte: Duration,
+    /// How often to poll with ENQ while an answer is slow.
+    pub poll: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Timing {
+        Timing { control: Duration::from_millis(1000), byte: Duration::from_millis(500), poll: Duration::from_millis(700) }
+    }
+}
+
+const ENQ_TRIES: usize = 3;
+const SEND_TRIES: usize = 10;
+const REREAD_TRIES: usize = 10;
+
+pub struct Link {
+    stream: BoxStream,
+    timing: Timing,
+    /// A byte read ahead while waiting for a control byte (STX racing an ACK).
+    pushback: Option<u8>,
+}
+
+enum FrameRead {
+    Good(Vec<u8>),
+    BadLrc,
+    Timeout,
+}
+
+fn lost(detail: impl Into<String>) -> DriverError {
+    DriverError::link(LinkFailure::NoAnswer, detail)
+}
+
+fn io_err(e: std::io::Error) -> DriverError {
+    DriverError::from_io(&e, "shtrih link")
+}
+
+impl Link {
+    pub fn new(stream: BoxStream, timing: Timing) -> Link {
+        Link { stream, timing, pushback: None }
+    }
+
+    pub fn into_stream(self) -> BoxStream {
+        self.stream
+    }
+
+    async fn write(&mut self, bytes: &[u8]) -> DriverResult<()> {
+        self.stream.write_all(bytes).await.map_err(io_err)?;
+        self.stream.flush().await.map_err(io_err)
+    }
+
+    /// One byte, or `None` on timeout. EOF is a lost link.
+    async fn byte(&mut self, wait: Duration) -> DriverResult<Option<u8>> {
+        if let Some(b) = self.pushback.take() {
+            return Ok(Some(b));
+        }
+        let mut b = [0u8; 1];
+        match timeout(wait, self.stream.read(&mut b)).await {
+            Err(_) => Ok(None),
+            Ok(Ok(0)) => Err(DriverError::link(LinkFailure::Disconnected, "the device closed the connection")),
+            Ok(Ok(_)) => Ok(Some(b[0])),
+            Ok(Err(e)) => Err(io_err(e)),
+        }
+    }
+
+    /// A control byte, skipping the stray 0xFF some devices send over TCP.
+    async fn control(&mut self, wait: Duration) -> DriverResult<Option<u8>> {
+        let deadline = Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.byte(left).await? {
+                Some(0xFF) => continue,
+                other => return Ok(other),
+            }
+        }
+    }
+
+    /// Reads a frame whose STX may already have been consumed.
+    async fn frame(&mut self, first_wait: Duration, stx_seen: bool) -> DriverResult<FrameRead> {
+        if !stx_seen {
+            let deadline = Instant::now() + first_wait;
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match self.byte(left).await? {
+                    None => return Ok(FrameRead::Timeout),
+                    Some(STX) => break,
+                    Some(_) => continue, // noise, 0xFF, late ACKs
+                }
+            }
+        }
+        let Some(n) = self.byte(self.timing.byte).await? else { return Ok(FrameRead::BadLrc) };
+        let mut buf = vec![STX, n];
+        for _ in 0..=usize::from(n) {
+            match self.byte(self.timing.byte).await? {
+                Some(b) => buf.push(b),
+                None => return Ok(FrameRead::BadLrc), // a torn frame is as bad as a bad LRC
+            }
+        }
+        match codec::unframe(&buf) {
+            Ok(p) => Ok(FrameRead::Good(p.to_vec())),
+            Err(_) => Ok(FrameRead::BadLrc),
+        }
+    }
+
+    /// Makes sure no answer is pending: ENQ until NAK. A pending answer is read and
+    /// acknowledged but not used: it belongs to a command whose caller already gave up.
+    async fn settle(&mut self) -> DriverResult<()> {
+        for _ in 0..ENQ_TRIES {
+            self.write(&[ENQ]).await?;
+            match self.control(self.timing.control).await? {
+                Some(NAK) => return Ok(()),
+                Some(ACK) => {
+                    if let FrameRead::Good(p) = self.frame(self.timing.control * 2, false).await? {
+                        tracing::warn!("shtrih: dropped a stale answer {:02X?}", p.get(..2));
+                        self.write(&[ACK]).await?;
+                    }
+                }
+                Some(STX) => {
+                    if let FrameRead::Good(_) = self.frame(self.timing.byte, true).await? {
+                        self.write(&[ACK]).await?;
+                    }
+                }
+                Some(_) | None => {}
+            }
+        }
+        Err(lost("no NAK to ENQ: the device does not answer"))
+    }
+
+    /// Sends one command frame and returns its answer.
+    pub async fn transact(&mut self, request: &[u8], answer_timeout: Duration) -> DriverResult<Answer> {
+        self.settle().await?;
+        self.send(request).await?;
+        let payload = self.receive(answer_timeout).await?;
+        Answer::parse(&payload).map_err(|e| DriverError::Protocol(e.to_string()))
+    }
+
+    async fn send(&mut self, request: &[u8]) -> DriverResult<()> {
+        for _ in 0..SEND_TRIES {
+            self.write(request).await?;
+            match self.control(self.timing.control).await? {
+                Some(ACK) => return Ok(()),
+                Some(NAK) => continue,
+                Some(STX) => {
+                    // The answer came without an ACK first: keep the STX for `receive`.
+                    self.pushback = Some(STX);
+                    return Ok(());
+                }
+                Some(_) => continue,
+                None => {
+                    // Did it get the frame? Ask; never resend blindly.
+                    self.write(&[ENQ]).await?;
+                    match self.control(self.timing.control).await? {
+                        Some(NAK) => continue, // idle with no answer: the frame was lost
+                        Some(ACK) => return Ok(()),
+                        Some(STX) => {
+                            self.pushback = Some(STX);
+                            return Ok(());
+                        }
+                        _ => return Err(lost("no ACK for the command frame")),
+                    }
+                }
+            }
+        }
+        Err(DriverError::link(LinkFailure::Garbled, "the device refused the frame 10 times"))
+    }
+
+    async fn receive(&mut self, answer_timeout: Duration) -> DriverResult<Vec<u8>> {
+        let deadline = Instant::now() + answer_timeout;
+        let mut rereads = 0;
+        let mut stx_seen = self.pushback.take() == Some(STX);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(lost("no answer in time: the command may have run"));
+            }
+            match self.frame(left.min(self.timing.poll), stx_seen).await? {
+                FrameRead::Good(p) => {
+                    self.write(&[ACK]).await?;
+                    return Ok(p);
+                }
+                FrameRead::BadLrc => {
+                    rereads += 1;
+                    if rereads > REREAD_TRIES {
+                        return Err(DriverError::link(LinkFailure::Garbled, "answers keep arriving corrupted"));
+                    }
+                    self.write(&[NAK]).await?;
+                }
+                FrameRead::Timeout => {}
+            }
+            stx_seen = false;
+            // Ask for the answer again (after a NAK) or poll for a slow one.
+            self.write(&[ENQ]).await?;
+            match self.control(self.timing.control).await? {
+                Some(ACK) => {}
+                Some(STX) => stx_seen = true,
+                Some(NAK) => {
+                    return Err(DriverError::link(LinkFailure::Garbled, "the device has no answer for the command"))
+                }
+                _ => {} // busy devices may stay silent; keep waiting until the deadline
+            }
+        }
+    }
+}
