@@ -1,4 +1,300 @@
 //! The command line.
-pub fn run() -> std::process::ExitCode {
-    std::process::ExitCode::SUCCESS
+//!
+//! `serve` runs the daemon; `demo` runs it next to an emulated register; `device` talks
+//! to one register directly (for engineers and for trying a real unit); `emulate` runs
+//! an emulator; `token` prints the API token.
+//!
+//! Every failure prints a stable code, Russian and English text and the action to take,
+//! and exits non-zero. Never a backtrace.
+
+use crate::emulate::{EmulatedModel, EmulatorOptions};
+use clap::{Parser, Subcommand};
+use kkm_core::{DriverError, Money, ProtocolFamily, Receipt};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(name = "kkm-agent", version, about = "Fiscal-register agent for Azur-01F and Neva-01-F / Агент ККТ")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the daemon (HTTP API + receipt queue).
+    Serve {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Run the agent against an emulated register and print a sample receipt.
+    Demo {
+        #[arg(long, value_enum, default_value = "azur-01f")]
+        model: EmulatedModel,
+        /// Print one receipt and exit instead of serving until Ctrl-C.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Print the API bearer token (created on first use).
+    Token {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Run a register emulator on a pseudo-terminal or a TCP port.
+    Emulate(EmulateArgs),
+    /// Work with one register directly.
+    Device(DeviceArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct EmulateArgs {
+    #[arg(long, value_enum)]
+    pub model: EmulatedModel,
+    /// `pty` or `tcp:IP:PORT`.
+    #[arg(long, default_value = "pty")]
+    pub listen: String,
+    /// The ФН state file (default: in the data dir, per model).
+    #[arg(long)]
+    pub state: Option<PathBuf>,
+    /// Keep the ФН in memory only.
+    #[arg(long, conflicts_with = "state")]
+    pub ephemeral: bool,
+    /// Control channel `IP:PORT` (lines such as `paper out`, `clock +25h`, `fault lose-answer`).
+    #[arg(long)]
+    pub control: Option<String>,
+    /// Inject a fault, e.g. `lose-answer@receipt-close`, `nak=5`, `power-cut@receipt-item`.
+    #[arg(long = "fault")]
+    pub faults: Vec<String>,
+    /// Factory number (ЗН) of the emulated unit.
+    #[arg(long)]
+    pub serial: Option<String>,
+    /// The unit reports an all-zero factory number (слетел ЗН).
+    #[arg(long)]
+    pub serial_lost: bool,
+    /// Do not print documents to stdout.
+    #[arg(long)]
+    pub quiet: bool,
+    /// On a PTY, hear only a host at this line speed (for testing speed detection).
+    #[arg(long)]
+    pub baud: Option<u32>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DeviceArgs {
+    /// `COM3`, `/dev/ttyACM0` or `tcp:HOST:PORT`.
+    #[arg(long)]
+    pub port: String,
+    /// `azur-01f`, `neva-01-f` (not needed for `detect`).
+    #[arg(long, default_value = "auto")]
+    pub model: String,
+    #[arg(long)]
+    pub baud: Option<u32>,
+    /// Override the model's protocol family: `shtrih` or `atol`.
+    #[arg(long)]
+    pub protocol: Option<String>,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub action: DeviceAction,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum DeviceAction {
+    /// Shift, receipt, paper and clock.
+    Status,
+    /// ЗН, РНМ, ИНН, ФН number, model and firmware.
+    Info,
+    /// Full health check with Russian explanations and actions.
+    Check {
+        /// The factory number from the sticker on the case, to confirm against the РНМ.
+        #[arg(long)]
+        serial: Option<String>,
+    },
+    /// Find the protocol and speed the port speaks.
+    Detect,
+    OpenShift,
+    XReport,
+    ZReport,
+    /// Cash in, in roubles (e.g. 1000 or 1000,50).
+    CashIn { sum: String },
+    /// Cash out, in roubles.
+    CashOut { sum: String },
+    /// Fiscalise a receipt from a JSON file (money in kopecks).
+    Receipt { file: PathBuf },
+    /// Cancel a receipt left open on the device.
+    Cancel,
+    /// Money counters of the current shift.
+    Totals,
+    /// Read a fiscal document from the ФН by number.
+    Document { number: u32 },
+}
+
+/// A CLI failure, explained.
+#[derive(Debug)]
+pub struct CliError {
+    pub code: String,
+    pub ru: String,
+    pub en: String,
+    pub action: String,
+}
+
+impl CliError {
+    pub fn new(code: &str, ru: impl Into<String>, en: impl Into<String>, action: impl Into<String>) -> CliError {
+        CliError { code: code.into(), ru: ru.into(), en: en.into(), action: action.into() }
+    }
+    fn print(&self, json: bool) {
+        if json {
+            let v = serde_json::json!({"error": {"code": self.code, "title_ru": self.ru, "title_en": self.en, "action_ru": self.action}});
+            println!("{v}");
+        } else {
+            eprintln!("Ошибка [{}]: {}", self.code, self.ru);
+            eprintln!("  {}", self.en);
+            if !self.action.is_empty() {
+                eprintln!("  Что делать: {}", self.action);
+            }
+        }
+    }
+}
+
+impl From<DriverError> for CliError {
+    fn from(e: DriverError) -> CliError {
+        CliError::new(e.code(), e.title_ru(), e.title_en(), e.action_ru())
+    }
+}
+
+pub fn run() -> ExitCode {
+    crate::diagnostics::init_local_offset();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+        }
+    };
+    let json = matches!(&cli.command, Command::Device(d) if d.json);
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(dispatch(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            e.print(json);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Emulate(a) => emulate(a).await,
+        Command::Device(a) => crate::cli_device::run(a).await,
+        Command::Serve { config } => {
+            let _ = config;
+            Err(CliError::new("cli.not_ready", "Демон ещё не собран", "The daemon is not built yet", ""))
+        }
+        Command::Token { config } => {
+            let _ = config;
+            Err(CliError::new("cli.not_ready", "Демон ещё не собран", "The daemon is not built yet", ""))
+        }
+        Command::Demo { model, once } => crate::cli_device::demo(model, once).await,
+    }
+}
+
+async fn emulate(a: EmulateArgs) -> Result<(), CliError> {
+    let bad = |code: &str, ru: String, en: String| CliError::new(code, ru, en, "Исправьте параметр командной строки.");
+    let listen = kkm_emu::Listen::parse(&a.listen)
+        .map_err(|e| bad("cli.listen_invalid", format!("Неверный адрес --listen: {e}"), format!("Bad --listen: {e}")))?;
+    let control = a
+        .control
+        .as_deref()
+        .map(|c| c.trim_start_matches("tcp:").parse())
+        .transpose()
+        .map_err(|_| bad("cli.control_invalid", "Неверный адрес --control (нужно IP:PORT)".into(), "Bad --control (IP:PORT)".into()))?;
+    let faults = a
+        .faults
+        .iter()
+        .map(|f| kkm_emu::FaultSpec::parse(f))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad("cli.fault_invalid", format!("Неверный --fault: {e}"), format!("Bad --fault: {e}")))?;
+    let state = if a.ephemeral {
+        None
+    } else {
+        Some(a.state.unwrap_or_else(|| default_data_dir().join("emulators").join(format!("{}.json", a.model.key()))))
+    };
+    let opts = EmulatorOptions {
+        model: a.model,
+        listen,
+        state: state.clone(),
+        control,
+        faults,
+        baud: a.baud,
+        serial: a.serial,
+        serial_lost: a.serial_lost,
+        echo_tape: !a.quiet,
+    };
+    let running = crate::emulate::start(opts).await.map_err(|e| {
+        CliError::new("emulator.start_failed", format!("Эмулятор не запустился: {e}"), format!("Emulator failed to start: {e}"),
+            "Проверьте, что порт свободен и папка состояния доступна для записи.")
+    })?;
+    println!("Эмулятор {} запущен / emulator running", a.model.key());
+    println!("port: {}", running.port);
+    if let Some(c) = running.control {
+        println!("control: {c}");
+    }
+    if let Some(s) = &state {
+        println!("state: {}", s.display());
+    }
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = tokio::signal::ctrl_c().await;
+    Ok(())
+}
+
+/// Parses a sum in roubles for cash in/out.
+pub fn parse_sum(text: &str) -> Result<Money, CliError> {
+    match Money::parse_roubles(text) {
+        Ok(m) if m.0 > 0 => Ok(m),
+        Ok(_) => Err(CliError::new("cli.sum_invalid", "Сумма должна быть больше нуля", "The sum must be above zero", "")),
+        Err(e) => Err(CliError::new("cli.sum_invalid", format!("Неверная сумма: {e}"), format!("Bad sum: {e}"),
+            "Укажите сумму в рублях, например 1500 или 1500,50.")),
+    }
+}
+
+/// Reads a receipt JSON file.
+pub fn read_receipt(path: &std::path::Path) -> Result<Receipt, CliError> {
+    let meta = std::fs::metadata(path).map_err(|e| {
+        CliError::new("cli.file_unreadable", format!("Не удалось открыть {}: {e}", path.display()), format!("Cannot open {}: {e}", path.display()), "")
+    })?;
+    if meta.len() > 1 << 20 {
+        return Err(CliError::new("cli.file_too_large", "Файл чека больше 1 МБ", "The receipt file is over 1 MiB", ""));
+    }
+    let text = std::fs::read(path).map_err(|e| {
+        CliError::new("cli.file_unreadable", format!("Не удалось прочитать {}: {e}", path.display()), format!("Cannot read {}: {e}", path.display()), "")
+    })?;
+    serde_json::from_slice(&text).map_err(|e| {
+        CliError::new("receipt.json_invalid", format!("Неверный JSON чека: {e}"), format!("Invalid receipt JSON: {e}"),
+            "Сверьте файл с примером tests/fixtures/receipt-sale.json (суммы в копейках).")
+    })
+}
+
+pub fn parse_protocol(text: Option<&str>) -> Result<Option<ProtocolFamily>, CliError> {
+    match text {
+        None => Ok(None),
+        Some("shtrih") => Ok(Some(ProtocolFamily::Shtrih)),
+        Some("atol") => Ok(Some(ProtocolFamily::Atol)),
+        Some(other) => Err(CliError::new("cli.protocol_invalid", format!("Неизвестный протокол {other:?}"),
+            format!("Unknown protocol {other:?}"), "Укажите --protocol shtrih или --protocol atol.")),
+    }
+}
+
+/// The per-OS data directory (queue, token, logs, emulator state).
+pub fn default_data_dir() -> PathBuf {
+    directories::ProjectDirs::from("ru", "kkm", "kkm-agent")
+        .map(|d| d.data_local_dir().to_path_buf())
+        .unwrap_or_else(|| PathBuf::from(".kkm-agent"))
 }

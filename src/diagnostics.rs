@@ -11,7 +11,7 @@
 //! the PC's clock, so they are tested without a device; the reading goes through the
 //! driver trait, so the same code serves Azur-01F and Neva-01-F.
 
-// pub mod detect; (next)
+pub mod detect;
 pub mod health;
 
 use std::sync::OnceLock;

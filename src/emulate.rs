@@ -1,1 +1,122 @@
-//! (under construction)
+//! Runs a register emulator: the shared fiscal core (`kkm-emu`) with a protocol
+//! front-end (`kkm-shtrih` for Azur-01F, `kkm-atol` for Neva-01-F) on a pseudo-terminal
+//! or a TCP port, plus an optional control port.
+//!
+//! The emulators are product code: `kkm-agent demo` runs on them and the end-to-end
+//! tests drive them through the real wire protocol, in-process or as a separate
+//! `kkm-agent emulate` process.
+
+use kkm_emu::{control, listen, EmuIdentity, Emulator, FaultSpec, FiscalCore, Listen};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// The models we can emulate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EmulatedModel {
+    #[value(name = "azur-01f")]
+    Azur01F,
+    #[value(name = "neva-01-f")]
+    Neva01F,
+}
+
+impl EmulatedModel {
+    pub fn key(self) -> &'static str {
+        match self {
+            EmulatedModel::Azur01F => "azur-01f",
+            EmulatedModel::Neva01F => "neva-01-f",
+        }
+    }
+
+    /// A consistent factory identity. The ЗН series: Shtrih-family units have 16 digits
+    /// with leading zeros; Neva-01-F has 8 digits starting with 18.
+    pub fn default_identity(self) -> EmuIdentity {
+        match self {
+            EmulatedModel::Azur01F => EmuIdentity::new("АЗУР-01Ф", "0000000045001234", "9960440300012345"),
+            EmulatedModel::Neva01F => EmuIdentity::new("НЕВА-01-Ф", "18001234", "9960440300054321"),
+        }
+    }
+}
+
+/// What to start.
+#[derive(Debug, Clone)]
+pub struct EmulatorOptions {
+    pub model: EmulatedModel,
+    pub listen: Listen,
+    /// The ФН state file; `None` keeps it in memory.
+    pub state: Option<PathBuf>,
+    /// `IP:PORT` for the control channel.
+    pub control: Option<std::net::SocketAddr>,
+    pub faults: Vec<FaultSpec>,
+    /// On a PTY, answer only a host at this line speed (as a real serial line would).
+    pub baud: Option<u32>,
+    /// Override the factory number (ЗН).
+    pub serial: Option<String>,
+    /// Report an all-zero factory number (слетел ЗН).
+    pub serial_lost: bool,
+    /// Print documents (the paper tape) to stdout.
+    pub echo_tape: bool,
+}
+
+/// A running emulator.
+pub struct RunningEmulator {
+    /// What a client opens: a PTY path or `tcp:IP:PORT`.
+    pub port: String,
+    pub control: Option<std::net::SocketAddr>,
+    pub emulator: Arc<Emulator>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for RunningEmulator {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+pub async fn start(opts: EmulatorOptions) -> std::io::Result<RunningEmulator> {
+    let mut identity = opts.model.default_identity();
+    if let Some(s) = &opts.serial {
+        identity = EmuIdentity::new(&identity.model_name, s, &identity.fn_serial);
+    }
+    if let Some(dir) = opts.state.as_ref().and_then(|p| p.parent()) {
+        if !dir.as_os_str().is_empty() {
+            std::fs::create_dir_all(dir)?;
+        }
+    }
+    let mut core = FiscalCore::open(opts.state.as_deref(), identity)?;
+    if opts.serial_lost {
+        core.set_serial_lost(true);
+    }
+    if opts.echo_tape {
+        core.set_print_sink(Box::new(|lines: &[String]| {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            for l in lines {
+                let _ = writeln!(out, "  | {l}");
+            }
+            let _ = writeln!(out);
+        }));
+    }
+    let emulator = Emulator::new(core);
+    for f in &opts.faults {
+        emulator.faults().inject(*f);
+    }
+    let endpoint = match opts.model {
+        EmulatedModel::Azur01F => {
+            listen::start(&opts.listen, opts.baud, emulator.clone(), Arc::new(kkm_shtrih::emulator::ShtrihEmulator::azur_01f()))
+                .await?
+        }
+        EmulatedModel::Neva01F => {
+            return Err(std::io::Error::other("the Neva-01-F emulator is not built yet"));
+        }
+    };
+    let mut tasks = vec![endpoint.task];
+    let mut control_addr = None;
+    if let Some(addr) = opts.control {
+        let l = tokio::net::TcpListener::bind(addr).await?;
+        control_addr = Some(l.local_addr()?);
+        tasks.push(tokio::spawn(control::serve(l, emulator.clone())));
+    }
+    Ok(RunningEmulator { port: endpoint.port, control: control_addr, emulator, tasks })
+}

@@ -506,7 +506,9 @@ impl FiscalCore {
         shift_number: Option<u32>,
     ) -> FiscalDocument {
         let number = self.last_document_number() + 1;
-        let datetime = self.now();
+        // The ФН keeps document time to the minute.
+        let now = self.now();
+        let datetime = now.replace_second(0).unwrap_or(now);
         let total_k = total.map_or(0, |t| t.0);
         let sign = fnv1a(&[
             self.state.identity.fn_serial.as_bytes(),

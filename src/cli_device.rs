@@ -1,0 +1,224 @@
+//! `kkm-agent device …`: one register, directly, for engineers and first tries.
+//!
+//! Output is for people by default (Russian labels, sums in roubles) and JSON with
+//! `--json`. Everything goes through the same `FiscalDriver` the daemon uses.
+
+use crate::cli::{parse_protocol, parse_sum, read_receipt, CliError, DeviceAction, DeviceArgs};
+use crate::diagnostics::{self, detect, health};
+use kkm_core::port::PortSpec;
+use kkm_core::{DriverBox, FiscalResult};
+use serde::Serialize;
+use std::time::Duration;
+
+fn print_json<T: Serialize>(v: &T) {
+    match serde_json::to_string_pretty(v) {
+        Ok(s) => println!("{s}"),
+        Err(e) => eprintln!("cannot render JSON: {e}"),
+    }
+}
+
+fn fiscal_line(what: &str, r: &FiscalResult) -> String {
+    format!(
+        "{what}: ФД № {}, ФП {:010}, {}",
+        r.document_number,
+        r.fiscal_sign,
+        kkm_core::device::dt::format(&r.datetime).replace('T', " ")
+    )
+}
+
+pub async fn run(a: DeviceArgs) -> Result<(), CliError> {
+    let spec = PortSpec::parse(&a.port).map_err(|e| {
+        CliError::new("cli.port_invalid", format!("Неверное имя порта: {e}"), format!("Bad port: {e}"),
+            "Укажите COM3, /dev/ttyACM0 или tcp:HOST:PORT.")
+    })?;
+    if let DeviceAction::Detect = a.action {
+        let d = detect::detect(&spec, Duration::from_secs(30)).await?;
+        if a.json {
+            print_json(&d);
+        } else {
+            println!("Протокол: {} ({})", d.protocol, d.link);
+            println!("Скорость: {}", d.baud.map_or("TCP".to_string(), |b| b.to_string()));
+            println!("Модель:   {} (id {})", d.model_name, d.model_id);
+            match d.profile {
+                Some(p) => println!("Профиль:  --model {p}"),
+                None => println!("Профиль:  нет профиля для этой модели; попробуйте --protocol {}", d.protocol),
+            }
+        }
+        return Ok(());
+    }
+    let protocol = parse_protocol(a.protocol.as_deref())?;
+    let mut driver = crate::devices::open_driver(&a.model, protocol, &spec, a.baud)?;
+    let result = act(&mut driver, &a).await;
+    driver.disconnect().await;
+    result
+}
+
+async fn act(driver: &mut DriverBox, a: &DeviceArgs) -> Result<(), CliError> {
+    let json = a.json;
+    match &a.action {
+        DeviceAction::Detect => unreachable_detect(),
+        DeviceAction::Status => {
+            let s = driver.status().await?;
+            if json {
+                print_json(&s);
+            } else {
+                println!("Смена:       {:?} (№{})", s.shift, s.shift_number);
+                println!("Чек открыт:  {}", if s.receipt_open { "да" } else { "нет" });
+                println!("Бумага:      {}", if s.paper_present { "есть" } else { "НЕТ" });
+                println!("Часы ККТ:    {}", kkm_core::device::dt::format(&s.clock).replace('T', " "));
+                println!("Режим:       {}.{}", s.mode_raw, s.submode_raw);
+            }
+        }
+        DeviceAction::Info => {
+            let id = driver.identity().await?;
+            let fs = driver.fn_status().await?;
+            if json {
+                print_json(&serde_json::json!({"identity": id, "fn": fs}));
+            } else {
+                println!("Модель:   {} (id {}), прошивка {}", id.model_name, id.model_id, id.firmware);
+                println!("ЗН:       {}", id.serial);
+                println!("РНМ:      {}", id.rnm);
+                println!("ИНН:      {}", id.inn);
+                println!("ФН:       {}", id.fn_serial);
+                println!("Последний ФД: {}", fs.last_document_number);
+            }
+        }
+        DeviceAction::Check { serial } => {
+            let facts = health::read_facts(driver.as_mut(), serial.clone()).await;
+            let findings = health::evaluate(&facts, diagnostics::pc_now());
+            if json {
+                print_json(&health::HealthReport { facts, findings });
+            } else {
+                for f in &findings {
+                    println!("[{}] {}", f.severity.mark(), f.title_ru);
+                    if !f.action_ru.is_empty() {
+                        println!("       → {}", f.action_ru);
+                    }
+                }
+            }
+        }
+        DeviceAction::OpenShift => {
+            let r = driver.open_shift(None).await?;
+            out(json, &r, fiscal_line("Смена открыта", &r));
+        }
+        DeviceAction::ZReport => {
+            let r = driver.close_shift(None).await?;
+            out(json, &r, fiscal_line("Смена закрыта (Z-отчёт)", &r));
+        }
+        DeviceAction::XReport => {
+            driver.x_report().await?;
+            out(json, &serde_json::json!({"ok": true}), "X-отчёт напечатан".into());
+        }
+        DeviceAction::CashIn { sum } => {
+            let m = parse_sum(sum)?;
+            driver.cash_in(m).await?;
+            out(json, &serde_json::json!({"ok": true, "sum": m}), format!("Внесено {m} ₽"));
+        }
+        DeviceAction::CashOut { sum } => {
+            let m = parse_sum(sum)?;
+            driver.cash_out(m).await?;
+            out(json, &serde_json::json!({"ok": true, "sum": m}), format!("Выплачено {m} ₽"));
+        }
+        DeviceAction::Receipt { file } => {
+            let receipt = read_receipt(file)?;
+            let totals = receipt.validate(&driver.profile().limits).map_err(kkm_core::DriverError::from)?;
+            ensure_shift_open(driver).await?;
+            let r = driver.fiscalize(&receipt).await?;
+            if json {
+                print_json(&serde_json::json!({"result": r, "total": totals.total, "change": totals.change}));
+            } else {
+                println!("Чек напечатан: {} на сумму {} ₽", receipt.operation.name_ru(), totals.total);
+                if totals.change.0 > 0 {
+                    println!("Сдача: {} ₽", totals.change);
+                }
+                println!("{}", fiscal_line("Фискальный документ", &r));
+            }
+        }
+        DeviceAction::Cancel => {
+            driver.cancel_receipt().await?;
+            out(json, &serde_json::json!({"ok": true}), "Открытый чек отменён (или его не было)".into());
+        }
+        DeviceAction::Totals => {
+            let t = driver.shift_totals().await?;
+            if json {
+                print_json(&t);
+            } else {
+                println!("Смена №{}, чеков: {}", t.shift_number, t.receipt_count);
+                for o in &t.by_operation {
+                    println!("  {} {}: {} ₽", o.operation.name_ru(), o.payment.name_ru(), o.sum);
+                }
+                println!("Внесения: {} ₽, выплаты: {} ₽", t.cash_ins, t.cash_outs);
+                println!("Наличных в кассе: {} ₽", t.cash_in_drawer);
+            }
+        }
+        DeviceAction::Document { number } => {
+            let d = driver.find_document(*number).await?;
+            if json {
+                print_json(&d);
+            } else {
+                println!("ФД № {}: {:?}, ФП {:010}, {}", d.number, d.kind, d.fiscal_sign,
+                    kkm_core::device::dt::format(&d.datetime).replace('T', " "));
+                if let (Some(op), Some(t)) = (d.operation, d.total) {
+                    println!("  {} на сумму {} ₽", op.name_ru(), t);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn unreachable_detect() {}
+
+fn out<T: Serialize>(json: bool, v: &T, text: String) {
+    if json {
+        print_json(v);
+    } else {
+        println!("{text}");
+    }
+}
+
+/// Opens the shift if it is closed, as the daemon does with `auto_open_shift`.
+async fn ensure_shift_open(driver: &mut DriverBox) -> Result<(), CliError> {
+    let s = driver.status().await?;
+    if s.shift == kkm_core::ShiftState::Closed {
+        let r = driver.open_shift(None).await?;
+        eprintln!("{}", fiscal_line("Смена была закрыта и открыта автоматически", &r));
+    }
+    if s.receipt_open {
+        driver.cancel_receipt().await?;
+        eprintln!("В ККТ был открыт незавершённый чек; он отменён.");
+    }
+    Ok(())
+}
+
+/// `kkm-agent demo`: an emulated register and a receipt printed on it.
+pub async fn demo(model: crate::emulate::EmulatedModel, once: bool) -> Result<(), CliError> {
+    use crate::emulate::{start, EmulatorOptions};
+    let listen = if cfg!(unix) { kkm_emu::Listen::Pty } else { kkm_emu::Listen::Tcp(([127, 0, 0, 1], 0).into()) };
+    let emu = start(EmulatorOptions {
+        model,
+        listen,
+        state: None,
+        control: None,
+        faults: vec![],
+        baud: None,
+        serial: None,
+        serial_lost: false,
+        echo_tape: true,
+    })
+    .await
+    .map_err(|e| CliError::new("emulator.start_failed", format!("Эмулятор не запустился: {e}"), format!("Emulator failed: {e}"), ""))?;
+    println!("Эмулятор {} на порту {}", model.key(), emu.port);
+    let spec = PortSpec::parse(&emu.port).map_err(|e| CliError::new("cli.port_invalid", e.clone(), e, ""))?;
+    let mut driver = crate::devices::open_driver(model.key(), None, &spec, None)?;
+    let receipt: kkm_core::Receipt = serde_json::from_str(include_str!("../tests/fixtures/receipt-sale.json"))
+        .map_err(|e| CliError::new("receipt.json_invalid", e.to_string(), e.to_string(), ""))?;
+    ensure_shift_open(&mut driver).await?;
+    let r = driver.fiscalize(&receipt).await?;
+    println!("{}", fiscal_line("Чек напечатан", &r));
+    if !once {
+        println!("Эмулятор работает; Ctrl-C для выхода.");
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    Ok(())
+}
