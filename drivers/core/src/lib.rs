@@ -31,6 +31,6 @@ pub mod receipt;
 
 pub use device::*;
 pub use driver::{DriverBox, FiscalDriver, ModelProfile};
-pub use error::{DriverError, ErrorClass, ErrorInfo};
+pub use error::{Condition, DriverError, ErrorClass, ErrorInfo};
 pub use money::{Money, Quantity};
 pub use receipt::*;
