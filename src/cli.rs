@@ -117,9 +117,15 @@ pub enum DeviceAction {
     XReport,
     ZReport,
     /// Cash in, in roubles (e.g. 1000 or 1000,50).
-    CashIn { sum: String },
+    CashIn {
+        #[arg(allow_hyphen_values = true)]
+        sum: String,
+    },
     /// Cash out, in roubles.
-    CashOut { sum: String },
+    CashOut {
+        #[arg(allow_hyphen_values = true)]
+        sum: String,
+    },
     /// Fiscalise a receipt from a JSON file (money in kopecks).
     Receipt { file: PathBuf },
     /// Cancel a receipt left open on the device.

@@ -1,0 +1,114 @@
+//! The command line as a user runs it: `kkm-agent emulate` in one process,
+//! `kkm-agent device` in another, talking over a real pseudo-terminal or TCP.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_kkm-agent");
+
+struct Emulator {
+    child: Child,
+    port: String,
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn emulator(model: &str, listen: &str) -> Emulator {
+    let mut child = Command::new(BIN)
+        .args(["emulate", "--model", model, "--listen", listen, "--ephemeral", "--quiet"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("emulator starts");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(p) = line.strip_prefix("port: ") {
+                let _ = tx.send(p.to_string());
+            }
+        }
+    });
+    let port = rx.recv_timeout(Duration::from_secs(20)).expect("emulator prints its port");
+    Emulator { child, port }
+}
+
+fn device(port: &str, model: &str, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(BIN)
+        .args(["device", "--port", port, "--model", model])
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("device command runs");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+#[test]
+fn receipt_through_two_processes_over_a_pty() {
+    let emu = emulator("azur-01f", "pty");
+    let (ok, out, err) = device(&emu.port, "azur-01f", &["receipt", "tests/fixtures/receipt-sale.json"]);
+    assert!(ok, "stdout: {out}\nstderr: {err}");
+    assert!(out.contains("ФД № 3"), "{out}");
+    assert!(out.contains("ФП "), "{out}");
+
+    let (ok, out, _) = device(&emu.port, "azur-01f", &["--json", "document", "3"]);
+    assert!(ok);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["operation"], "sale");
+    assert_eq!(doc["total"], 490_100);
+
+    for action in [&["x-report"][..], &["cash-in", "1000,50"], &["cash-out", "500"], &["totals"], &["z-report"]] {
+        let (ok, out, err) = device(&emu.port, "azur-01f", action);
+        assert!(ok, "{action:?}: {out} {err}");
+    }
+    let (ok, out, _) = device(&emu.port, "azur-01f", &["receipt", "tests/fixtures/receipt-return.json"]);
+    assert!(ok, "{out}");
+}
+
+#[test]
+fn status_info_and_check_over_tcp() {
+    let emu = emulator("azur-01f", "tcp:127.0.0.1:0");
+    let (ok, out, err) = device(&emu.port, "azur-01f", &["--json", "info"]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["identity"]["serial"], "0000000045001234");
+    assert_eq!(v["identity"]["model_id"], 45);
+    let (ok, out, _) = device(&emu.port, "azur-01f", &["check"]);
+    assert!(ok);
+    assert!(out.contains("РНМ") && out.contains("ФН"), "{out}");
+    let (ok, out, _) = device(&emu.port, "auto", &["detect"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("shtrih") && out.contains("azur-01f"), "{out}");
+}
+
+#[test]
+fn bad_input_is_explained_not_a_backtrace() {
+    // A port that does not exist.
+    let (ok, _, err) = device("/dev/ttyNOPE77", "azur-01f", &["status"]);
+    assert!(!ok);
+    assert!(err.contains("link.port_not_found"), "{err}");
+    assert!(!err.contains("panicked"));
+    // An unknown model.
+    let (ok, _, err) = device("/dev/ttyNOPE77", "kassa-9000", &["status"]);
+    assert!(!ok);
+    assert!(err.contains("config.unknown_model"), "{err}");
+    // Nothing listens on this TCP port.
+    let (ok, _, err) = device("tcp:127.0.0.1:9", "azur-01f", &["status"]);
+    assert!(!ok);
+    assert!(err.contains("link."), "{err}");
+    // A malformed port name and a bad sum.
+    let (ok, _, err) = device("tcp:nowhere", "azur-01f", &["status"]);
+    assert!(!ok && err.contains("cli.port_invalid"), "{err}");
+    let emu = emulator("azur-01f", "tcp:127.0.0.1:0");
+    let (ok, _, err) = device(&emu.port, "azur-01f", &["cash-in", "-5"]);
+    assert!(!ok && err.contains("cli.sum_invalid"), "{err}");
+    // A receipt file that is not a receipt.
+    let (ok, _, err) = device(&emu.port, "azur-01f", &["receipt", "Cargo.toml"]);
+    assert!(!ok && err.contains("receipt.json_invalid"), "{err}");
+}
