@@ -1,1 +1,54 @@
-//! (under construction)
+//! The localhost HTTP API for the shop program, and a small page for cashiers.
+//!
+//! * [`security`]: loopback-only Host and Origin (no DNS rebinding, no CSRF from a
+//!   browser tab), the bearer token, bounded bodies.
+//! * [`problem`]: every error as `application/problem+json` with a stable `code` and
+//!   `title_ru`/`title_en`.
+//! * [`routes`]: the handlers, under `/api/v1`.
+//! * [`openapi`]: the OpenAPI 3 document, generated from the handlers' annotations.
+
+pub mod openapi;
+pub mod problem;
+pub mod routes;
+pub mod security;
+
+use crate::queue::worker::WorkerHandle;
+use crate::queue::Store;
+use axum::Router;
+use kkm_core::Limits;
+use std::sync::Arc;
+
+/// One configured device, as the API sees it.
+#[derive(Clone)]
+pub struct DeviceEntry {
+    pub id: String,
+    pub model: String,
+    pub port: String,
+    pub limits: Limits,
+    pub handle: WorkerHandle,
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub devices: Arc<Vec<DeviceEntry>>,
+    pub token: Arc<String>,
+}
+
+impl AppState {
+    pub fn device(&self, id: Option<&str>) -> Option<&DeviceEntry> {
+        match id {
+            Some(id) => self.devices.iter().find(|d| d.id == id),
+            None if self.devices.len() == 1 => self.devices.first(),
+            None => None,
+        }
+    }
+}
+
+/// The largest request body accepted.
+pub const MAX_BODY: usize = 256 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    routes::router(state.clone())
+        .layer(axum::middleware::from_fn_with_state(state, security::guard))
+}

@@ -1,1 +1,167 @@
-//! (under construction)
+//! The agent's configuration: a TOML file, with per-OS default locations.
+//!
+//! ```toml
+//! listen = "127.0.0.1:8765"
+//! # data_dir = "/var/lib/kkm-agent"
+//!
+//! [policy]
+//! auto_open_shift = true
+//!
+//! [[devices]]
+//! id = "kassa1"
+//! model = "azur-01f"        # or "neva-01-f", or "auto" to detect
+//! port = "COM3"              # or "/dev/ttyACM0", or "tcp:192.168.137.111:7778"
+//! # baud = 115200
+//! # protocol = "shtrih"      # override the model's protocol family: "shtrih" | "atol"
+//! # operator_password = 30
+//! # admin_password = 30
+//! ```
+//!
+//! Unknown keys are errors: a typo must not silently fall back to a default.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    #[serde(default)]
+    pub data_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub policy: Policy,
+    #[serde(default)]
+    pub devices: Vec<DeviceConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// Open the shift before a receipt when it is closed.
+    #[serde(default = "yes")]
+    pub auto_open_shift: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy { auto_open_shift: true }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceConfig {
+    pub id: String,
+    pub model: String,
+    pub port: String,
+    #[serde(default)]
+    pub baud: Option<u32>,
+    #[serde(default)]
+    pub protocol: Option<String>,
+    #[serde(default)]
+    pub operator_password: Option<u32>,
+    #[serde(default)]
+    pub admin_password: Option<u32>,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8765))
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A config problem, explained.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{code}: {en}")]
+pub struct ConfigError {
+    pub code: &'static str,
+    pub ru: String,
+    pub en: String,
+}
+
+impl Config {
+    /// `config.toml` in the OS's config directory.
+    pub fn default_path() -> PathBuf {
+        directories::ProjectDirs::from("ru", "kkm", "kkm-agent")
+            .map(|d| d.config_dir().join("config.toml"))
+            .unwrap_or_else(|| PathBuf::from("config.toml"))
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir.clone().unwrap_or_else(crate::cli::default_data_dir)
+    }
+
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            code: "config.unreadable",
+            ru: format!("Не удалось прочитать файл настроек {}: {e}", path.display()),
+            en: format!("Cannot read config {}: {e}", path.display()),
+        })?;
+        Config::parse(&text)
+    }
+
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let c: Config = toml::from_str(text).map_err(|e| ConfigError {
+            code: "config.invalid",
+            ru: format!("Ошибка в файле настроек: {e}"),
+            en: format!("Config error: {e}"),
+        })?;
+        c.check()?;
+        Ok(c)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        let bad = |code, ru: String, en: String| Err(ConfigError { code, ru, en });
+        if self.devices.is_empty() {
+            return bad("config.no_devices", "В настройках нет ни одной ККТ ([[devices]])".into(), "No devices configured".into());
+        }
+        for (i, d) in self.devices.iter().enumerate() {
+            if d.id.is_empty() || d.id.len() > 64 || !d.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                return bad("config.device_id_invalid", format!("Неверный id ККТ {:?}: латиница, цифры, - и _", d.id), format!("Bad device id {:?}", d.id));
+            }
+            if self.devices[..i].iter().any(|o| o.id == d.id) {
+                return bad("config.device_id_duplicate", format!("id ККТ {:?} повторяется", d.id), format!("Duplicate device id {:?}", d.id));
+            }
+            if d.model != "auto" && crate::devices::profile(&d.model).is_none() {
+                return bad("config.unknown_model", format!("Неизвестная модель {:?} у ККТ {:?}", d.model, d.id), format!("Unknown model {:?}", d.model));
+            }
+            if let Err(e) = kkm_core::port::PortSpec::parse(&d.port) {
+                return bad("config.port_invalid", format!("Неверный порт у ККТ {:?}: {e}", d.id), format!("Bad port for {:?}: {e}", d.id));
+            }
+            if let Some(p) = &d.protocol {
+                if p != "shtrih" && p != "atol" {
+                    return bad("config.protocol_invalid", format!("protocol должен быть shtrih или atol, а не {p:?}"), format!("protocol must be shtrih or atol, not {p:?}"));
+                }
+            }
+            if let Some(b) = d.baud {
+                if !(1200..=921_600).contains(&b) {
+                    return bad("config.baud_invalid", format!("Недопустимая скорость {b}"), format!("Bad baud rate {b}"));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_rejects() {
+        let c = Config::parse("[[devices]]\nid='k1'\nmodel='azur-01f'\nport='COM3'\n").unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8765");
+        assert!(c.policy.auto_open_shift);
+        assert_eq!(Config::parse("").unwrap_err().code, "config.no_devices");
+        assert_eq!(Config::parse("[[devices]]\nid='k1'\nmodel='x'\nport='COM3'\n").unwrap_err().code, "config.unknown_model");
+        assert_eq!(Config::parse("lisen='1'\n").unwrap_err().code, "config.invalid");
+        assert_eq!(
+            Config::parse("[[devices]]\nid='k1'\nmodel='azur-01f'\nport='tcp:x'\n").unwrap_err().code,
+            "config.port_invalid"
+        );
+    }
+}

@@ -31,9 +31,24 @@ pub fn open_driver(
     port: &PortSpec,
     baud: Option<u32>,
 ) -> Result<DriverBox, DriverError> {
+    open_driver_with_passwords(model, protocol, port, baud, None, None)
+}
+
+/// As [`open_driver`], with the operator and administrator passwords from config.
+pub fn open_driver_with_passwords(
+    model: &str,
+    protocol: Option<ProtocolFamily>,
+    port: &PortSpec,
+    baud: Option<u32>,
+    operator: Option<u32>,
+    admin: Option<u32>,
+) -> Result<DriverBox, DriverError> {
     let profile = profile(model).ok_or_else(|| unknown_model(model))?;
     match protocol.unwrap_or(profile.family) {
-        ProtocolFamily::Shtrih => Ok(Box::new(kkm_shtrih::ShtrihDriver::new(port.clone(), baud, profile))),
+        ProtocolFamily::Shtrih => Ok(Box::new(
+            kkm_shtrih::ShtrihDriver::new(port.clone(), baud, profile)
+                .with_passwords(operator.unwrap_or(30), admin.unwrap_or(30)),
+        )),
         ProtocolFamily::Atol => Err(DriverError::Unsupported("the ATOL protocol driver is not built yet")),
     }
 }

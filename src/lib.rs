@@ -14,6 +14,7 @@ pub mod api;
 pub mod cli;
 pub mod cli_device;
 pub mod config;
+pub mod daemon;
 pub mod devices;
 pub mod diagnostics;
 pub mod emulate;

@@ -15,6 +15,7 @@ use std::fmt;
 
 /// An amount of money in kopecks (копейки). 100 kopecks = 1 rouble.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = i64, example = 150000))]
 #[serde(transparent)]
 pub struct Money(pub i64);
 
@@ -69,6 +70,7 @@ impl fmt::Display for Money {
 
 /// A quantity in thousandths of a unit: `Quantity(1500)` is 1.5.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String, example = "1.5"))]
 pub struct Quantity(pub i64);
 
 impl Quantity {

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 /// Признак расчёта (tag 1054).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Operation {
     /// Приход.
@@ -61,6 +62,7 @@ impl Operation {
 
 /// Ставка НДС (tag 1199) as in force in 2026. The default is 22 %.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum VatRate {
     #[default]
     #[serde(rename = "vat22")]
@@ -160,6 +162,7 @@ impl VatRate {
 
 /// Признак способа расчёта (tag 1214).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PaymentMethod {
     FullPrepayment,
@@ -181,6 +184,7 @@ impl PaymentMethod {
 /// Признак предмета расчёта (tag 1212). The common values; others can be added without
 /// touching the drivers, which only send [`PaymentObject::code`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PaymentObject {
     Commodity,
@@ -207,6 +211,7 @@ impl PaymentObject {
 
 /// How the customer pays. The names follow the FFD payment kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PaymentType {
     /// Наличными.
@@ -237,6 +242,7 @@ impl PaymentType {
 
 /// Система налогообложения (tag 1055).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TaxSystem {
     /// ОСН.
@@ -267,6 +273,7 @@ impl TaxSystem {
 
 /// One line of the receipt (предмет расчёта).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Item {
     pub name: String,
@@ -306,6 +313,7 @@ impl Item {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Payment {
     #[serde(rename = "type")]
@@ -315,6 +323,7 @@ pub struct Payment {
 
 /// Кассир (tags 1021, 1203).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Cashier {
     pub name: String,
@@ -324,6 +333,7 @@ pub struct Cashier {
 
 /// Where the electronic receipt goes (tag 1008): a phone (+7…) or an e-mail.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Customer {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -340,6 +350,7 @@ impl Customer {
 
 /// A receipt to fiscalise.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Receipt {
     pub operation: Operation,

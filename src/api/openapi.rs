@@ -1,0 +1,37 @@
+//! The OpenAPI 3 document, generated from the handlers' `#[utoipa::path]` annotations
+//! and the request types' schemas.
+
+use super::problem::Problem;
+use super::routes;
+use utoipa::OpenApi;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "kkm-agent", description = "Localhost API of the fiscal-register agent. Money is integer kopecks."),
+    paths(
+        routes::devices, routes::device, routes::submit_receipt, routes::get_job, routes::list_jobs, routes::cancel_job,
+        routes::open_shift, routes::close_shift, routes::x_report, routes::cash_in, routes::cash_out
+    ),
+    components(schemas(
+        Problem, routes::DeviceView, routes::CashBody, kkm_core::Receipt, kkm_core::Item, kkm_core::Payment,
+        kkm_core::Cashier, kkm_core::Customer, kkm_core::Operation, kkm_core::VatRate, kkm_core::PaymentMethod,
+        kkm_core::PaymentObject, kkm_core::PaymentType, kkm_core::TaxSystem, kkm_core::Money, kkm_core::Quantity
+    )),
+    modifiers(&Bearer)
+)]
+pub struct ApiDoc;
+
+struct Bearer;
+
+impl utoipa::Modify for Bearer {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+        openapi.security = Some(vec![SecurityRequirement::new("bearer", Vec::<String>::new())]);
+    }
+}
+
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}

@@ -1,0 +1,243 @@
+//! The handlers. Every write is a job: committed in SQLite before the answer, under
+//! the caller's `Idempotency-Key`, and run by the device's worker.
+
+use super::problem::{internal, Problem};
+use super::{AppState, DeviceEntry, MAX_BODY};
+use crate::queue::store::JobFilter;
+use crate::queue::worker::DeviceState;
+use crate::queue::{Job, JobRequest, JobStatus, StoreError};
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use kkm_core::{Money, Receipt};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(page))
+        .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/devices", get(devices))
+        .route("/api/v1/devices/:id", get(device))
+        .route("/api/v1/receipts", post(submit_receipt))
+        .route("/api/v1/receipts/:id", get(get_job))
+        .route("/api/v1/jobs", get(list_jobs))
+        .route("/api/v1/jobs/:id", get(get_job).delete(cancel_job))
+        .route("/api/v1/shift/open", post(open_shift))
+        .route("/api/v1/shift/close", post(close_shift))
+        .route("/api/v1/x-report", post(x_report))
+        .route("/api/v1/cash-in", post(cash_in))
+        .route("/api/v1/cash-out", post(cash_out))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+async fn page() -> Html<&'static str> {
+    Html(include_str!("page.html"))
+}
+
+async fn openapi() -> Response {
+    Json(super::openapi::document()).into_response()
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DeviceView {
+    pub id: String,
+    pub model: String,
+    pub port: String,
+    #[schema(value_type = Object)]
+    pub state: DeviceState,
+}
+
+fn view(d: &DeviceEntry) -> DeviceView {
+    DeviceView { id: d.id.clone(), model: d.model.clone(), port: d.port.clone(), state: d.handle.snapshot() }
+}
+
+/// Configured devices and their live state (online, parked reason, last status).
+#[utoipa::path(get, path = "/api/v1/devices", responses((status = 200, body = [DeviceView])))]
+pub async fn devices(State(s): State<AppState>) -> Json<Vec<DeviceView>> {
+    Json(s.devices.iter().map(view).collect())
+}
+
+#[utoipa::path(get, path = "/api/v1/devices/{id}", responses((status = 200, body = DeviceView), (status = 404, body = Problem)))]
+pub async fn device(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<DeviceView>, Problem> {
+    s.device(Some(&id)).map(|d| Json(view(d))).ok_or_else(|| unknown_device(&id))
+}
+
+fn unknown_device(id: &str) -> Problem {
+    Problem::new(StatusCode::NOT_FOUND, "request.unknown_device", format!("Нет ККТ с id {id:?}"), format!("No device {id:?}"))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct DeviceQuery {
+    /// Device id; may be omitted when only one device is configured.
+    pub device: Option<String>,
+}
+
+fn idempotency_key(h: &HeaderMap) -> Result<String, Problem> {
+    let bad = || {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "request.idempotency_key_missing",
+            "Нужен заголовок Idempotency-Key (1–128 печатных символов ASCII)",
+            "An Idempotency-Key header (1-128 printable ASCII characters) is required",
+        )
+    };
+    let k = h.get("idempotency-key").ok_or_else(bad)?.to_str().map_err(|_| bad())?.trim();
+    if k.is_empty() || k.len() > 128 || !k.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(bad());
+    }
+    Ok(k.to_string())
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, Problem> {
+    serde_json::from_slice(body).map_err(|e| {
+        Problem::new(StatusCode::BAD_REQUEST, "request.json_invalid", format!("Неверный JSON: {e}"), format!("Invalid JSON: {e}"))
+    })
+}
+
+async fn enqueue(s: &AppState, device: Option<&str>, headers: &HeaderMap, req: JobRequest) -> Result<Response, Problem> {
+    let key = idempotency_key(headers)?;
+    let dev = s.device(device).ok_or_else(|| match device {
+        Some(id) => unknown_device(id),
+        None => Problem::new(StatusCode::BAD_REQUEST, "request.device_required", "Укажите ККТ: ?device=<id>", "Choose a device: ?device=<id>"),
+    })?;
+    if let JobRequest::Receipt { receipt } = &req {
+        receipt.validate(&dev.limits).map_err(|v| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, v.code, v.ru, v.en))?;
+    }
+    if let JobRequest::CashIn { sum } | JobRequest::CashOut { sum } = &req {
+        if sum.0 <= 0 || sum.0 > 9_999_999_999 {
+            return Err(Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "request.sum_invalid", "Сумма должна быть больше нуля", "The sum must be above zero"));
+        }
+    }
+    let device_id = dev.id.clone();
+    let notify = dev.handle.notify.clone();
+    let result = s.store.blocking(move |st| st.submit(&device_id, &key, &req)).await;
+    match result {
+        Ok((job, created)) => {
+            notify.notify_one();
+            let code = if created { StatusCode::ACCEPTED } else { StatusCode::OK };
+            Ok((code, Json(job)).into_response())
+        }
+        Err(StoreError::Conflict(job)) => Err(Problem::new(
+            StatusCode::CONFLICT,
+            "request.idempotency_conflict",
+            "Этот Idempotency-Key уже использован с другим содержимым",
+            "This Idempotency-Key was already used with a different body",
+        )
+        .detail(format!("existing job {}", job.id))),
+        Err(e) => Err(internal(e)),
+    }
+}
+
+/// Queues a receipt. Answers 202 with the job once its row is committed; the same key
+/// again answers 200 with the same job; the same key with another body answers 409.
+#[utoipa::path(post, path = "/api/v1/receipts", request_body = Receipt, params(DeviceQuery,
+    ("Idempotency-Key" = String, Header, description = "Client key, unique per device")),
+    responses((status = 202, body = Object, description = "Job accepted"), (status = 200, body = Object, description = "Same key, same job"),
+        (status = 409, body = Problem), (status = 422, body = Problem), (status = 400, body = Problem), (status = 401, body = Problem)))]
+pub async fn submit_receipt(State(s): State<AppState>, Query(q): Query<DeviceQuery>, headers: HeaderMap, body: Bytes) -> Result<Response, Problem> {
+    let receipt: Receipt = parse_json(&body)?;
+    enqueue(&s, q.device.as_deref(), &headers, JobRequest::Receipt { receipt }).await
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct WaitQuery {
+    /// Long-poll: wait up to this many seconds (at most 60) for the job to finish.
+    pub wait: Option<u64>,
+}
+
+/// A job by id, optionally waiting for it to finish.
+#[utoipa::path(get, path = "/api/v1/receipts/{id}", params(WaitQuery), responses((status = 200, body = Object), (status = 404, body = Problem)))]
+pub async fn get_job(State(s): State<AppState>, Path(id): Path<i64>, Query(q): Query<WaitQuery>) -> Result<Json<Job>, Problem> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(q.wait.unwrap_or(0).min(60));
+    loop {
+        let job = s.store.blocking(move |st| st.get(id)).await.map_err(|e| match e {
+            StoreError::NotFound => Problem::new(StatusCode::NOT_FOUND, "request.job_not_found", "Задание не найдено", "Job not found"),
+            e => internal(e),
+        })?;
+        if job.status.is_final() || tokio::time::Instant::now() >= deadline {
+            return Ok(Json(job));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct ListQuery {
+    pub device: Option<String>,
+    /// queued, in_flight, done, failed, needs_attention, cancelled
+    pub status: Option<String>,
+    /// RFC 3339 lower bound on the creation time.
+    pub since: Option<String>,
+    pub until: Option<String>,
+    pub limit: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/api/v1/jobs", params(ListQuery), responses((status = 200, body = [Object]), (status = 400, body = Problem)))]
+pub async fn list_jobs(State(s): State<AppState>, Query(q): Query<ListQuery>) -> Result<Json<Vec<Job>>, Problem> {
+    let status = match q.status.as_deref() {
+        None => None,
+        Some(x) => Some(JobStatus::parse(x).ok_or_else(|| {
+            Problem::new(StatusCode::BAD_REQUEST, "request.status_invalid", format!("Неизвестный статус {x:?}"), format!("Unknown status {x:?}"))
+        })?),
+    };
+    let f = JobFilter { device: q.device, status, since: q.since, until: q.until, limit: q.limit.unwrap_or(100) };
+    s.store.blocking(move |st| st.list(&f)).await.map(Json).map_err(internal)
+}
+
+/// Cancels a job that has not started yet.
+#[utoipa::path(delete, path = "/api/v1/jobs/{id}", responses((status = 200, body = Object), (status = 409, body = Problem), (status = 404, body = Problem)))]
+pub async fn cancel_job(State(s): State<AppState>, Path(id): Path<i64>) -> Result<Json<Job>, Problem> {
+    s.store.blocking(move |st| st.cancel(id)).await.map(Json).map_err(|e| match e {
+        StoreError::NotFound => Problem::new(StatusCode::NOT_FOUND, "request.job_not_found", "Задание не найдено", "Job not found"),
+        StoreError::NotCancellable(j) => Problem::new(
+            StatusCode::CONFLICT,
+            "request.job_not_cancellable",
+            "Задание уже выполняется или завершено — отменить нельзя",
+            "The job has started or finished and cannot be cancelled",
+        )
+        .detail(format!("status {}", j.status.as_str())),
+        e => internal(e),
+    })
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CashBody {
+    /// Kopecks.
+    #[schema(value_type = i64)]
+    pub sum: Money,
+}
+
+macro_rules! simple_job {
+    ($name:ident, $path:literal, $req:expr, $doc:literal) => {
+        #[doc = $doc]
+        #[utoipa::path(post, path = $path, params(DeviceQuery, ("Idempotency-Key" = String, Header, description = "Client key")),
+            responses((status = 202, body = Object), (status = 409, body = Problem)))]
+        pub async fn $name(State(s): State<AppState>, Query(q): Query<DeviceQuery>, headers: HeaderMap) -> Result<Response, Problem> {
+            enqueue(&s, q.device.as_deref(), &headers, $req).await
+        }
+    };
+}
+
+simple_job!(open_shift, "/api/v1/shift/open", JobRequest::OpenShift, "Opens the shift (a job).");
+simple_job!(close_shift, "/api/v1/shift/close", JobRequest::CloseShift, "Z-report: closes the shift (a job).");
+simple_job!(x_report, "/api/v1/x-report", JobRequest::XReport, "Prints an X-report (a job).");
+
+#[utoipa::path(post, path = "/api/v1/cash-in", request_body = CashBody, params(DeviceQuery, ("Idempotency-Key" = String, Header, description = "Client key")),
+    responses((status = 202, body = Object), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn cash_in(State(s): State<AppState>, Query(q): Query<DeviceQuery>, headers: HeaderMap, body: Bytes) -> Result<Response, Problem> {
+    let b: CashBody = parse_json(&body)?;
+    enqueue(&s, q.device.as_deref(), &headers, JobRequest::CashIn { sum: b.sum }).await
+}
+
+#[utoipa::path(post, path = "/api/v1/cash-out", request_body = CashBody, params(DeviceQuery, ("Idempotency-Key" = String, Header, description = "Client key")),
+    responses((status = 202, body = Object), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn cash_out(State(s): State<AppState>, Query(q): Query<DeviceQuery>, headers: HeaderMap, body: Bytes) -> Result<Response, Problem> {
+    let b: CashBody = parse_json(&body)?;
+    enqueue(&s, q.device.as_deref(), &headers, JobRequest::CashOut { sum: b.sum }).await
+}

@@ -1,0 +1,121 @@
+//! The daemon: opens the queue, starts one worker per device and serves the API until
+//! Ctrl-C or SIGTERM, then lets each worker finish (or leave in flight, for recovery)
+//! the job it is on.
+
+use crate::api::{self, AppState, DeviceEntry};
+use crate::config::Config;
+use crate::queue::worker::Worker;
+use crate::queue::Store;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// A running daemon.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub token: String,
+    pub store: Store,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{code}: {en}")]
+pub struct StartError {
+    pub code: &'static str,
+    pub ru: String,
+    pub en: String,
+}
+
+fn start_err(code: &'static str, what_ru: &str, what_en: &str, e: impl std::fmt::Display) -> StartError {
+    StartError { code, ru: format!("{what_ru}: {e}"), en: format!("{what_en}: {e}") }
+}
+
+/// Starts workers and the HTTP server.
+pub async fn start(config: &Config) -> Result<Running, StartError> {
+    let data = config.data_dir();
+    std::fs::create_dir_all(&data).map_err(|e| start_err("daemon.data_dir", "Не удалось создать папку данных", "Cannot create the data dir", e))?;
+    let token = api::security::load_or_create_token(&data)
+        .map_err(|e| start_err("daemon.token", "Не удалось создать токен", "Cannot create the token", e))?;
+    let store = Store::open(&data.join("queue.sqlite"))
+        .map_err(|e| start_err("daemon.database", "Не удалось открыть базу очереди", "Cannot open the queue database", e))?;
+    let (tx, rx) = watch::channel(false);
+    let mut devices = Vec::new();
+    let mut tasks = Vec::new();
+    for d in &config.devices {
+        let spec = kkm_core::port::PortSpec::parse(&d.port)
+            .map_err(|e| start_err("config.port_invalid", "Неверный порт", "Bad port", e))?;
+        let protocol = match d.protocol.as_deref() {
+            Some("atol") => Some(kkm_core::ProtocolFamily::Atol),
+            Some("shtrih") => Some(kkm_core::ProtocolFamily::Shtrih),
+            _ => None,
+        };
+        let driver = crate::devices::open_driver_with_passwords(&d.model, protocol, &spec, d.baud, d.operator_password, d.admin_password)
+            .map_err(|e| start_err("config.device_invalid", "Неверная ККТ в настройках", "Bad device in the config", e))?;
+        let limits = driver.profile().limits;
+        let (handle, task) = Worker::spawn(d.id.clone(), driver, store.clone(), config.policy.clone(), rx.clone());
+        tasks.push(task);
+        devices.push(DeviceEntry { id: d.id.clone(), model: d.model.clone(), port: d.port.clone(), limits, handle });
+    }
+    let state = AppState { store: store.clone(), devices: Arc::new(devices), token: Arc::new(token.clone()) };
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| start_err("daemon.listen", "Не удалось занять адрес API", "Cannot listen", e))?;
+    let addr = listener.local_addr().map_err(|e| start_err("daemon.listen", "Адрес API", "Listen address", e))?;
+    let app = api::router(state);
+    let mut srx = rx.clone();
+    tasks.push(tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = srx.wait_for(|v| *v).await;
+        };
+        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+            tracing::error!("HTTP server: {e}");
+        }
+    }));
+    tracing::info!(%addr, "kkm-agent listening");
+    Ok(Running { addr, token, store, shutdown: tx, tasks })
+}
+
+impl Running {
+    /// Asks everything to stop and waits (bounded) for workers to settle.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(70), t).await;
+        }
+    }
+}
+
+/// Waits for Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// `kkm-agent serve`.
+pub async fn serve(config: Config) -> Result<(), StartError> {
+    let running = start(&config).await?;
+    println!("kkm-agent: http://{}/  (API: /api/v1, token: kkm-agent token)", running.addr);
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing the jobs in flight");
+    running.stop().await;
+    Ok(())
+}

@@ -1,0 +1,113 @@
+//! Jobs: what the shop program asks a device to do, and what came of it.
+
+use kkm_core::{DriverError, FiscalResult, Money, Receipt};
+use serde::{Deserialize, Serialize};
+
+/// A request, as stored. Its canonical JSON decides whether a repeated idempotency key
+/// carries the same body (same job) or another one (409).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum JobRequest {
+    Receipt { receipt: Receipt },
+    CashIn { sum: Money },
+    CashOut { sum: Money },
+    OpenShift,
+    CloseShift,
+    XReport,
+}
+
+impl JobRequest {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            JobRequest::Receipt { .. } => "receipt",
+            JobRequest::CashIn { .. } => "cash_in",
+            JobRequest::CashOut { .. } => "cash_out",
+            JobRequest::OpenShift => "open_shift",
+            JobRequest::CloseShift => "close_shift",
+            JobRequest::XReport => "x_report",
+        }
+    }
+
+    /// Does this job create a fiscal document (so the ФН's counter tells if it ran)?
+    pub fn is_fiscal(&self) -> bool {
+        matches!(self, JobRequest::Receipt { .. } | JobRequest::OpenShift | JobRequest::CloseShift)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    /// Accepted and committed; waiting for its turn or for the device.
+    Queued,
+    /// Sent (or about to be sent) to the device; the ФН counter before it is recorded.
+    InFlight,
+    Done,
+    /// The device or the validation refused it; it will not be retried.
+    Failed,
+    /// The ФН moved but no document matches the job: a person must look. Never reprinted.
+    NeedsAttention,
+    Cancelled,
+}
+
+impl JobStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Queued => "queued",
+            JobStatus::InFlight => "in_flight",
+            JobStatus::Done => "done",
+            JobStatus::Failed => "failed",
+            JobStatus::NeedsAttention => "needs_attention",
+            JobStatus::Cancelled => "cancelled",
+        }
+    }
+    pub fn parse(s: &str) -> Option<JobStatus> {
+        [
+            JobStatus::Queued,
+            JobStatus::InFlight,
+            JobStatus::Done,
+            JobStatus::Failed,
+            JobStatus::NeedsAttention,
+            JobStatus::Cancelled,
+        ]
+        .into_iter()
+        .find(|x| x.as_str() == s)
+    }
+    pub fn is_final(self) -> bool {
+        matches!(self, JobStatus::Done | JobStatus::Failed | JobStatus::NeedsAttention | JobStatus::Cancelled)
+    }
+}
+
+/// Why a job failed or needs attention, explained.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobError {
+    pub code: String,
+    pub title_ru: String,
+    pub title_en: String,
+    pub action_ru: String,
+}
+
+impl From<&DriverError> for JobError {
+    fn from(e: &DriverError) -> JobError {
+        JobError { code: e.code().into(), title_ru: e.title_ru(), title_en: e.title_en(), action_ru: e.action_ru().into() }
+    }
+}
+
+/// A job as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Job {
+    pub id: i64,
+    pub device: String,
+    pub idempotency_key: String,
+    pub kind: String,
+    pub status: JobStatus,
+    pub request: serde_json::Value,
+    pub result: Option<FiscalResult>,
+    pub error: Option<JobError>,
+    pub attempts: u32,
+    /// The ФН's last document number recorded before the job was sent.
+    pub fn_before: Option<u32>,
+    /// The document is fiscalised but its paper copy has still to be printed.
+    pub copy_pending: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}

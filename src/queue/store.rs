@@ -1,0 +1,310 @@
+//! SQLite storage for jobs.
+//!
+//! WAL with `synchronous = FULL`: a commit is on disk when it returns, so the API may
+//! answer 202 right after it. Migrations are kept here, in order, and applied at open.
+//! All access goes through one connection behind a mutex; callers on the async runtime
+//! use [`Store::blocking`] so an fsync never stalls other tasks.
+
+use super::job::{Job, JobError, JobRequest, JobStatus};
+use kkm_core::FiscalResult;
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        device TEXT NOT NULL,
+        idem_key TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        body TEXT NOT NULL,
+        status TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        fn_before INTEGER,
+        result TEXT,
+        error TEXT,
+        copy_pending INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        UNIQUE (device, idem_key)
+    );
+    CREATE INDEX jobs_device_status ON jobs (device, status, id);
+    CREATE INDEX jobs_created ON jobs (created_at);",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The key exists with another body.
+    #[error("idempotency key reused with a different body")]
+    Conflict(Box<Job>),
+    #[error("not found")]
+    NotFound,
+    #[error("job is not queued")]
+    NotCancellable(Box<Job>),
+    #[error("database: {0}")]
+    Db(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Db(e.to_string())
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Clone)]
+pub struct Store {
+    conn: Arc<Mutex<Connection>>,
+}
+
+fn now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+const COLUMNS: &str =
+    "id, device, idem_key, kind, body, status, attempts, fn_before, result, error, copy_pending, created_at, updated_at";
+
+fn row_to_job(r: &rusqlite::Row) -> rusqlite::Result<Job> {
+    let body: String = r.get(4)?;
+    let status: String = r.get(5)?;
+    let result: Option<String> = r.get(8)?;
+    let error: Option<String> = r.get(9)?;
+    Ok(Job {
+        id: r.get(0)?,
+        device: r.get(1)?,
+        idempotency_key: r.get(2)?,
+        kind: r.get(3)?,
+        request: serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
+        status: JobStatus::parse(&status).unwrap_or(JobStatus::Failed),
+        attempts: r.get(6)?,
+        fn_before: r.get(7)?,
+        result: result.and_then(|s| serde_json::from_str::<FiscalResult>(&s).ok()),
+        error: error.and_then(|s| serde_json::from_str::<JobError>(&s).ok()),
+        copy_pending: r.get::<_, i64>(10)? != 0,
+        created_at: r.get(11)?,
+        updated_at: r.get(12)?,
+    })
+}
+
+/// What to list.
+#[derive(Debug, Default, Clone)]
+pub struct JobFilter {
+    pub device: Option<String>,
+    pub status: Option<JobStatus>,
+    /// RFC 3339 bounds on `created_at`.
+    pub since: Option<String>,
+    pub until: Option<String>,
+    pub limit: u32,
+}
+
+impl Store {
+    pub fn open(path: &Path) -> StoreResult<Store> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        for (i, m) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = conn.unchecked_transaction()?;
+            tx.execute_batch(m)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            tx.commit()?;
+        }
+        Ok(Store { conn: Arc::new(Mutex::new(conn)) })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` on a blocking thread: for use from async code.
+    pub async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let s = self.clone();
+        tokio::task::spawn_blocking(move || f(&s)).await.map_err(|e| StoreError::Db(e.to_string()))?
+    }
+
+    /// Accepts a job, or returns the job already stored under this key.
+    /// `Ok((job, true))` when new; a different body under the same key is a conflict.
+    pub fn submit(&self, device: &str, key: &str, request: &JobRequest) -> StoreResult<(Job, bool)> {
+        let body = serde_json::to_string(request).map_err(|e| StoreError::Db(e.to_string()))?;
+        let conn = self.lock();
+        let tx = conn.unchecked_transaction()?;
+        let existing = tx
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM jobs WHERE device = ?1 AND idem_key = ?2"),
+                params![device, key],
+                row_to_job,
+            )
+            .optional()?;
+        if let Some(job) = existing {
+            let same = serde_json::from_value::<JobRequest>(job.request.clone()).ok().as_ref() == Some(request);
+            return if same { Ok((job, false)) } else { Err(StoreError::Conflict(Box::new(job))) };
+        }
+        let t = now();
+        tx.execute(
+            "INSERT INTO jobs (device, idem_key, kind, body, status, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?5)",
+            params![device, key, request.kind(), body, t],
+        )?;
+        let id = tx.last_insert_rowid();
+        let job = tx.query_row(&format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"), params![id], row_to_job)?;
+        tx.commit()?;
+        Ok((job, true))
+    }
+
+    pub fn get(&self, id: i64) -> StoreResult<Job> {
+        self.lock()
+            .query_row(&format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"), params![id], row_to_job)
+            .optional()?
+            .ok_or(StoreError::NotFound)
+    }
+
+    pub fn list(&self, f: &JobFilter) -> StoreResult<Vec<Job>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM jobs WHERE (?1 IS NULL OR device = ?1) AND (?2 IS NULL OR status = ?2)
+             AND (?3 IS NULL OR created_at >= ?3) AND (?4 IS NULL OR created_at <= ?4) ORDER BY id DESC LIMIT ?5"
+        ))?;
+        let limit = if f.limit == 0 { 100 } else { f.limit.min(1000) };
+        let rows = stmt.query_map(
+            params![f.device, f.status.map(JobStatus::as_str), f.since, f.until, limit],
+            row_to_job,
+        )?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// The job a device's worker should look at next: one left in flight (recover it
+    /// first), else the oldest queued.
+    pub fn next_for(&self, device: &str) -> StoreResult<Option<Job>> {
+        Ok(self
+            .lock()
+            .query_row(
+                &format!(
+                    "SELECT {COLUMNS} FROM jobs WHERE device = ?1 AND status IN ('in_flight', 'queued')
+                     ORDER BY status = 'in_flight' DESC, id LIMIT 1"
+                ),
+                params![device],
+                row_to_job,
+            )
+            .optional()?)
+    }
+
+    /// The oldest queued shift job (a way out of a parked queue).
+    pub fn next_shift_job(&self, device: &str) -> StoreResult<Option<Job>> {
+        Ok(self
+            .lock()
+            .query_row(
+                &format!(
+                    "SELECT {COLUMNS} FROM jobs WHERE device = ?1 AND status = 'queued'
+                     AND kind IN ('open_shift', 'close_shift', 'x_report') ORDER BY id LIMIT 1"
+                ),
+                params![device],
+                row_to_job,
+            )
+            .optional()?)
+    }
+
+    /// Records the ФН counter and marks the job in flight: committed before sending.
+    pub fn mark_in_flight(&self, id: i64, fn_before: Option<u32>) -> StoreResult<()> {
+        self.lock().execute(
+            "UPDATE jobs SET status = 'in_flight', fn_before = ?2, attempts = attempts + 1, updated_at = ?3 WHERE id = ?1",
+            params![id, fn_before, now()],
+        )?;
+        Ok(())
+    }
+
+    /// Puts an in-flight job back in the queue (nothing was fiscalised).
+    pub fn requeue(&self, id: i64) -> StoreResult<()> {
+        self.lock().execute(
+            "UPDATE jobs SET status = 'queued', fn_before = NULL, updated_at = ?2 WHERE id = ?1",
+            params![id, now()],
+        )?;
+        Ok(())
+    }
+
+    pub fn finish(
+        &self,
+        id: i64,
+        status: JobStatus,
+        result: Option<&FiscalResult>,
+        error: Option<&JobError>,
+        copy_pending: bool,
+    ) -> StoreResult<()> {
+        let result = result.and_then(|r| serde_json::to_string(r).ok());
+        let error = error.and_then(|e| serde_json::to_string(e).ok());
+        self.lock().execute(
+            "UPDATE jobs SET status = ?2, result = ?3, error = ?4, copy_pending = ?5, updated_at = ?6 WHERE id = ?1",
+            params![id, status.as_str(), result, error, copy_pending as i64, now()],
+        )?;
+        Ok(())
+    }
+
+    /// Jobs whose paper copy must still be printed.
+    pub fn copies_pending(&self, device: &str) -> StoreResult<Vec<Job>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM jobs WHERE device = ?1 AND copy_pending = 1 ORDER BY id"))?;
+        let rows = stmt.query_map(params![device], row_to_job)?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    pub fn clear_copy(&self, id: i64) -> StoreResult<()> {
+        self.lock().execute("UPDATE jobs SET copy_pending = 0, updated_at = ?2 WHERE id = ?1", params![id, now()])?;
+        Ok(())
+    }
+
+    /// Cancels a job that has not started.
+    pub fn cancel(&self, id: i64) -> StoreResult<Job> {
+        let conn = self.lock();
+        let n = conn.execute(
+            "UPDATE jobs SET status = 'cancelled', updated_at = ?2 WHERE id = ?1 AND status = 'queued'",
+            params![id, now()],
+        )?;
+        let job = conn
+            .query_row(&format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"), params![id], row_to_job)
+            .optional()?
+            .ok_or(StoreError::NotFound)?;
+        if n == 0 {
+            return Err(StoreError::NotCancellable(Box::new(job)));
+        }
+        Ok(job)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idempotency_conflict_and_fifo() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("q.sqlite")).unwrap();
+        let (a, new) = s.submit("k1", "key-1", &JobRequest::XReport).unwrap();
+        assert!(new);
+        let (again, new) = s.submit("k1", "key-1", &JobRequest::XReport).unwrap();
+        assert!(!new);
+        assert_eq!(again.id, a.id);
+        assert!(matches!(s.submit("k1", "key-1", &JobRequest::OpenShift), Err(StoreError::Conflict(_))));
+        // The same key on another device is another job.
+        assert!(s.submit("k2", "key-1", &JobRequest::OpenShift).unwrap().1);
+        let (b, _) = s.submit("k1", "key-2", &JobRequest::OpenShift).unwrap();
+        assert_eq!(s.next_for("k1").unwrap().unwrap().id, a.id);
+        s.mark_in_flight(b.id, Some(7)).unwrap();
+        assert_eq!(s.next_for("k1").unwrap().unwrap().id, b.id, "in-flight jobs are recovered first");
+        assert!(matches!(s.cancel(b.id), Err(StoreError::NotCancellable(_))));
+        assert_eq!(s.cancel(a.id).unwrap().status, JobStatus::Cancelled);
+    }
+
+    #[test]
+    fn reopen_keeps_jobs() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("q.sqlite");
+        let id = Store::open(&p).unwrap().submit("k1", "x", &JobRequest::XReport).unwrap().0.id;
+        assert_eq!(Store::open(&p).unwrap().get(id).unwrap().status, JobStatus::Queued);
+    }
+}
