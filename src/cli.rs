@@ -200,14 +200,24 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Emulate(a) => emulate(a).await,
         Command::Device(a) => crate::cli_device::run(a).await,
         Command::Serve { config } => {
-            let _ = config;
-            Err(CliError::new("cli.not_ready", "Демон ещё не собран", "The daemon is not built yet", ""))
+            let config = load_config(config)?;
+            let _guard = init_logging(&config.data_dir());
+            crate::daemon::serve(config).await.map_err(|e| CliError::new(e.code, e.ru, e.en, "Проверьте настройки и права на папку данных."))
         }
         Command::Token { config } => {
-            let _ = config;
-            Err(CliError::new("cli.not_ready", "Демон ещё не собран", "The daemon is not built yet", ""))
+            let data = match config {
+                Some(p) => load_config(Some(p))?.data_dir(),
+                None => crate::config::Config::load(&crate::config::Config::default_path())
+                    .map(|c| c.data_dir())
+                    .unwrap_or_else(|_| default_data_dir()),
+            };
+            let t = crate::api::security::load_or_create_token(&data).map_err(|e| {
+                CliError::new("daemon.token", format!("Не удалось прочитать токен: {e}"), format!("Cannot read the token: {e}"), "")
+            })?;
+            println!("{t}");
+            Ok(())
         }
-        Command::Demo { model, once } => crate::cli_device::demo(model, once).await,
+        Command::Demo { model, once } => crate::cli_demo::demo(model, once).await,
     }
 }
 
@@ -303,4 +313,31 @@ pub fn default_data_dir() -> PathBuf {
     directories::ProjectDirs::from("ru", "kkm", "kkm-agent")
         .map(|d| d.data_local_dir().to_path_buf())
         .unwrap_or_else(|| PathBuf::from(".kkm-agent"))
+}
+
+fn load_config(path: Option<PathBuf>) -> Result<crate::config::Config, CliError> {
+    let path = path.unwrap_or_else(crate::config::Config::default_path);
+    crate::config::Config::load(&path).map_err(|e| {
+        CliError::new(e.code, e.ru, e.en, format!("Пример настроек: service/config.example.toml; путь: {}", path.display()))
+    })
+}
+
+/// Logs to stderr and to a daily-rotated file in the data dir.
+pub fn init_logging(data_dir: &std::path::Path) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    use tracing_subscriber::prelude::*;
+    let filter = || tracing_subscriber::EnvFilter::try_from_env("KKM_LOG").unwrap_or_else(|_| "info".into());
+    let logs = data_dir.join("logs");
+    let file = std::fs::create_dir_all(&logs).ok().map(|_| tracing_appender::rolling::daily(&logs, "kkm-agent.log"));
+    let (writer, guard) = match file {
+        Some(f) => {
+            let (w, g) = tracing_appender::non_blocking(f);
+            (Some(w), Some(g))
+        }
+        None => (None, None),
+    };
+    let _ = tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(filter()))
+        .with(writer.map(|w| tracing_subscriber::fmt::layer().with_ansi(false).with_writer(w).with_filter(filter())))
+        .try_init();
+    guard
 }

@@ -178,7 +178,7 @@ fn out<T: Serialize>(json: bool, v: &T, text: String) {
 }
 
 /// Opens the shift if it is closed, as the daemon does with `auto_open_shift`.
-async fn ensure_shift_open(driver: &mut DriverBox) -> Result<(), CliError> {
+pub async fn ensure_shift_open(driver: &mut DriverBox) -> Result<(), CliError> {
     let s = driver.status().await?;
     if s.shift == kkm_core::ShiftState::Closed {
         let r = driver.open_shift(None).await?;
@@ -191,34 +191,3 @@ async fn ensure_shift_open(driver: &mut DriverBox) -> Result<(), CliError> {
     Ok(())
 }
 
-/// `kkm-agent demo`: an emulated register and a receipt printed on it.
-pub async fn demo(model: crate::emulate::EmulatedModel, once: bool) -> Result<(), CliError> {
-    use crate::emulate::{start, EmulatorOptions};
-    let listen = if cfg!(unix) { kkm_emu::Listen::Pty } else { kkm_emu::Listen::Tcp(([127, 0, 0, 1], 0).into()) };
-    let emu = start(EmulatorOptions {
-        model,
-        listen,
-        state: None,
-        control: None,
-        faults: vec![],
-        baud: None,
-        serial: None,
-        serial_lost: false,
-        echo_tape: true,
-    })
-    .await
-    .map_err(|e| CliError::new("emulator.start_failed", format!("Эмулятор не запустился: {e}"), format!("Emulator failed: {e}"), ""))?;
-    println!("Эмулятор {} на порту {}", model.key(), emu.port);
-    let spec = PortSpec::parse(&emu.port).map_err(|e| CliError::new("cli.port_invalid", e.clone(), e, ""))?;
-    let mut driver = crate::devices::open_driver(model.key(), None, &spec, None)?;
-    let receipt: kkm_core::Receipt = serde_json::from_str(include_str!("../tests/fixtures/receipt-sale.json"))
-        .map_err(|e| CliError::new("receipt.json_invalid", e.to_string(), e.to_string(), ""))?;
-    ensure_shift_open(&mut driver).await?;
-    let r = driver.fiscalize(&receipt).await?;
-    println!("{}", fiscal_line("Чек напечатан", &r));
-    if !once {
-        println!("Эмулятор работает; Ctrl-C для выхода.");
-        let _ = tokio::signal::ctrl_c().await;
-    }
-    Ok(())
-}
