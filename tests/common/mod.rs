@@ -1,0 +1,178 @@
+//! The agent + emulator rig shared by the daemon tests: both as separate processes.
+#![allow(dead_code)]
+
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_kkm-agent");
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts a child and returns it with the values of the `prefix`ed lines it prints.
+fn spawn_reading(cmd: &mut Command, prefixes: &[&str]) -> (Proc, Vec<String>) {
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("spawn");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let wanted: Vec<String> = prefixes.iter().map(|s| s.to_string()).collect();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            for (i, p) in wanted.iter().enumerate() {
+                if let Some(v) = line.strip_prefix(p.as_str()) {
+                    let _ = tx.send((i, v.trim().to_string()));
+                }
+            }
+        }
+    });
+    let mut values = vec![String::new(); prefixes.len()];
+    let mut got = 0;
+    while got < prefixes.len() {
+        let (i, v) = rx.recv_timeout(Duration::from_secs(30)).expect("child prints what we wait for");
+        if values[i].is_empty() {
+            got += 1;
+        }
+        values[i] = v;
+    }
+    (Proc(child), values)
+}
+
+pub struct Rig {
+    _emu: Proc,
+    agent: Option<Proc>,
+    pub control: String,
+    pub base: String,
+    pub token: String,
+    pub dir: tempfile::TempDir,
+    http: reqwest::Client,
+    config: PathBuf,
+}
+
+impl Rig {
+    pub async fn start(auto_open_shift: bool) -> Rig {
+        Rig::start_model("azur-01f", auto_open_shift).await
+    }
+
+    pub async fn start_model(model: &str, auto_open_shift: bool) -> Rig {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("emu.json");
+        let (emu, v) = spawn_reading(
+            Command::new(BIN).args(["emulate", "--model", model, "--listen", "tcp:127.0.0.1:0", "--quiet", "--control", "127.0.0.1:0", "--state"]).arg(&state),
+            &["port: ", "control: "],
+        );
+        let config = dir.path().join("config.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "listen = \"127.0.0.1:0\"\ndata_dir = {:?}\n[policy]\nauto_open_shift = {auto_open_shift}\n[[devices]]\nid = \"k1\"\nmodel = \"{model}\"\nport = \"{}\"\n",
+                dir.path().join("data"),
+                v[0]
+            ),
+        )
+        .unwrap();
+        let mut rig = Rig {
+            _emu: emu,
+            agent: None,
+            control: v[1].clone(),
+            base: String::new(),
+            token: String::new(),
+            dir,
+            http: reqwest::Client::new(),
+            config,
+        };
+        rig.start_agent();
+        rig
+    }
+
+    pub fn start_agent(&mut self) {
+        let (agent, v) = spawn_reading(Command::new(BIN).arg("serve").arg("--config").arg(&self.config), &["kkm-agent: "]);
+        self.base = v[0].split_whitespace().next().unwrap().trim_end_matches('/').to_string();
+        self.token = std::fs::read_to_string(self.dir.path().join("data/token")).unwrap();
+        self.agent = Some(agent);
+    }
+
+    pub fn kill_agent(&mut self) {
+        self.agent = None; // Drop kills with SIGKILL
+    }
+
+    pub fn ctl(&self, line: &str) -> String {
+        let mut s = TcpStream::connect(&self.control).unwrap();
+        s.write_all(format!("{line}\n").as_bytes()).unwrap();
+        let mut answer = String::new();
+        BufReader::new(s).read_line(&mut answer).unwrap();
+        assert!(!answer.starts_with("error"), "{line}: {answer}");
+        answer
+    }
+
+    pub fn emu_state(&self) -> Value {
+        serde_json::from_str(&self.ctl("state")).unwrap()
+    }
+
+    pub fn receipts_in_fn(&self) -> usize {
+        self.emu_state()["documents"].as_array().unwrap().iter().filter(|d| d["kind"] == "receipt").count()
+    }
+
+    pub async fn post(&self, path: &str, key: Option<&str>, body: Option<&Value>) -> (u16, Value) {
+        let mut r = self.http.post(format!("{}{path}", self.base)).bearer_auth(&self.token);
+        if let Some(k) = key {
+            r = r.header("Idempotency-Key", k);
+        }
+        if let Some(b) = body {
+            r = r.json(b);
+        }
+        let resp = r.send().await.unwrap();
+        (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let resp = self.http.get(format!("{}{path}", self.base)).bearer_auth(&self.token).send().await.unwrap();
+        (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Waits for a job to reach a final status.
+    pub async fn wait_job(&self, id: i64) -> Value {
+        let started = Instant::now();
+        loop {
+            let (code, job) = self.get(&format!("/api/v1/receipts/{id}?wait=5")).await;
+            assert_eq!(code, 200);
+            let status = job["status"].as_str().unwrap_or("");
+            if ["done", "failed", "needs_attention", "cancelled"].contains(&status) || started.elapsed() > Duration::from_secs(60) {
+                return job;
+            }
+        }
+    }
+
+    /// Waits until the device shows a parked reason.
+    pub async fn wait_parked(&self) -> Value {
+        let started = Instant::now();
+        loop {
+            let (_, d) = self.get("/api/v1/devices/k1").await;
+            if !d["state"]["parked"].is_null() {
+                return d["state"]["parked"].clone();
+            }
+            assert!(started.elapsed() < Duration::from_secs(30), "device never parked: {d}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+pub fn receipt(total_kopecks: i64) -> Value {
+    json!({
+        "operation": "sale",
+        "items": [
+            {"name": "Маникюр", "price": total_kopecks - 10_000, "vat": "vat22", "payment_object": "service"},
+            {"name": "Крем для рук", "price": 10_000, "vat": "vat10", "payment_object": "commodity"}
+        ],
+        "payments": [{"type": "cash", "sum": total_kopecks - 10_000}, {"type": "electronic", "sum": 10_000}]
+    })
+}
+
