@@ -165,3 +165,13 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod example {
+    #[test]
+    fn the_shipped_example_parses() {
+        let text = include_str!("../service/config.example.toml");
+        let c = super::Config::parse(text).expect("service/config.example.toml is valid");
+        assert_eq!(c.devices[0].id, "kassa1");
+    }
+}
