@@ -9,7 +9,7 @@ use kkm_core::{DriverBox, ModelProfile, ProtocolFamily};
 
 /// The model profiles we ship.
 pub fn profiles() -> Vec<&'static ModelProfile> {
-    vec![&kkm_shtrih::AZUR_01F]
+    vec![&kkm_shtrih::AZUR_01F, &kkm_atol::NEVA_01_F]
 }
 
 pub fn profile(key: &str) -> Option<&'static ModelProfile> {
@@ -49,6 +49,8 @@ pub fn open_driver_with_passwords(
             kkm_shtrih::ShtrihDriver::new(port.clone(), baud, profile)
                 .with_passwords(operator.unwrap_or(30), admin.unwrap_or(30)),
         )),
-        ProtocolFamily::Atol => Err(DriverError::Unsupported("the ATOL protocol driver is not built yet")),
+        ProtocolFamily::Atol => Ok(Box::new(
+            kkm_atol::AtolDriver::new(port.clone(), baud, profile).with_password(admin.or(operator).unwrap_or(30)),
+        )),
     }
 }

@@ -108,7 +108,7 @@ pub async fn start(opts: EmulatorOptions) -> std::io::Result<RunningEmulator> {
                 .await?
         }
         EmulatedModel::Neva01F => {
-            return Err(std::io::Error::other("the Neva-01-F emulator is not built yet"));
+            listen::start(&opts.listen, opts.baud, emulator.clone(), Arc::new(kkm_atol::emulator::AtolEmulator::neva_01_f())).await?
         }
     };
     let mut tasks = vec![endpoint.task];

@@ -199,8 +199,8 @@ macro_rules! matrix {
     ($($name:ident),* $(,)?) => {
         mod azur_pty { use super::*; $( #[tokio::test] async fn $name() { super::$name(EmulatedModel::Azur01F, Wire::Pty).await } )* }
         mod azur_tcp { use super::*; $( #[tokio::test] async fn $name() { super::$name(EmulatedModel::Azur01F, Wire::Tcp).await } )* }
-        // neva: mod neva_pty { use super::*; $( #[tokio::test] async fn $name() { super::$name(EmulatedModel::Neva01F, Wire::Pty).await } )* }
-        // neva: mod neva_tcp { use super::*; $( #[tokio::test] async fn $name() { super::$name(EmulatedModel::Neva01F, Wire::Tcp).await } )* }
+        mod neva_pty { use super::*; $( #[tokio::test] async fn $name() { super::$name(EmulatedModel::Neva01F, Wire::Pty).await } )* }
+        mod neva_tcp { use super::*; $( #[tokio::test] async fn $name() { super::$name(EmulatedModel::Neva01F, Wire::Tcp).await } )* }
     };
 }
 

@@ -59,7 +59,12 @@ pub async fn detect(spec: &PortSpec, budget: Duration) -> Result<Detection, Driv
                 "shtrih" => kkm_shtrih::probe::probe(stream, PROBE_TIMEOUT)
                     .await
                     .map(|a| (ProtocolFamily::Shtrih, a.model_id, a.model_name)),
-                _ => None,
+                "atol-v3" => kkm_atol::probe::probe_v3(stream, PROBE_TIMEOUT)
+                    .await
+                    .map(|a| (ProtocolFamily::Atol, a.model_id, a.model_name)),
+                _ => kkm_atol::probe::probe_v2(stream, PROBE_TIMEOUT)
+                    .await
+                    .map(|a| (ProtocolFamily::Atol, a.model_id, a.model_name)),
             };
             tried.push(format!("{link}@{}", baud.map_or("tcp".to_string(), |b| b.to_string())));
             if let Some((protocol, model_id, model_name)) = found {

@@ -28,6 +28,7 @@ pub mod money;
 pub mod platform;
 pub mod port;
 pub mod receipt;
+pub mod wire;
 
 pub use device::*;
 pub use driver::{DriverBox, FiscalDriver, ModelProfile};

@@ -1,0 +1,418 @@
+//! The ATOL front-end of the emulated register: a Neva-01-F on the wire (v3 link).
+//!
+//! It keeps the device's task buffer (results stay until the host ACKs them, so a lost
+//! reply is served again on `REQ`), the current mode, and translates tasks to the shared
+//! [`kkm_emu::FiscalCore`]. All fiscal state lives in the core.
+
+use crate::commands::*;
+use crate::{bcd, v3};
+use async_trait::async_trait;
+use kkm_core::port::BoxStream;
+use kkm_core::wire::Cursor;
+use kkm_core::{Money, Operation, PaymentType, Quantity, ShiftState};
+use kkm_emu::listen::LinkOutcome;
+use kkm_emu::{AnswerFault, CoreError, Emulator, FiscalCore, Op, ReceiptLine, RequestFault, WireDevice};
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+pub struct AtolEmulator {
+    model_id: u8,
+    name: &'static str,
+}
+
+impl AtolEmulator {
+    pub fn neva_01_f() -> AtolEmulator {
+        AtolEmulator { model_id: 200, name: "НЕВА-01-Ф" }
+    }
+}
+
+/// Link state: finished tasks not yet acknowledged, and the mode the host selected.
+#[derive(Default)]
+pub struct Session {
+    buffer: HashMap<u8, Vec<u8>>,
+    mode: u8,
+}
+
+pub fn classify(cmd: u8) -> Op {
+    match cmd {
+        STATUS | STATE_CODE | DEVICE_TYPE => Op::Status,
+        FN_REQUEST | READ_REGISTER | CASH_IN_DRAWER => Op::Query,
+        OPEN_SHIFT => Op::OpenShift,
+        Z_REPORT => Op::CloseShift,
+        X_REPORT => Op::XReport,
+        CASH_IN => Op::CashIn,
+        CASH_OUT => Op::CashOut,
+        OPEN_RECEIPT => Op::ReceiptOpen,
+        BEGIN_POSITION | POSITION => Op::ReceiptItem,
+        PAYMENT => Op::ReceiptPayment,
+        CLOSE_RECEIPT => Op::ReceiptClose,
+        CANCEL_RECEIPT => Op::ReceiptCancel,
+        PRINT_STRING | REPRINT_LAST | 0x80 => Op::Print,
+        _ => Op::Other,
+    }
+}
+
+pub fn core_error_code(e: CoreError) -> u8 {
+    match e {
+        CoreError::ShiftClosed => 0x66,
+        CoreError::ShiftExpired => 0x88,
+        CoreError::ShiftAlreadyOpen => 0x9C,
+        CoreError::ReceiptOpen => 0x9B,
+        CoreError::NoReceipt => 0x9A,
+        CoreError::PaperOut | CoreError::AwaitingContinue => 0x67,
+        CoreError::NotEnoughCash => 0x98,
+        CoreError::PaymentsShort => 0x72,
+        CoreError::NonCashExceedsTotal => 0x71,
+        CoreError::ZeroTotal | CoreError::BadParameter => 0x13,
+        CoreError::DocumentNotFound => 0xDA,
+        CoreError::OfdBlocked => 0xED,
+        CoreError::FnExpired => 0xD7,
+        CoreError::Overflow => 0x81,
+    }
+}
+
+fn ok(data: Vec<u8>) -> Vec<u8> {
+    let mut v = vec![ANSWER_U, 0];
+    v.extend(data);
+    v
+}
+
+fn bad<T>(_: T) -> u8 {
+    0x13
+}
+
+fn bcd_in(c: &mut Cursor, n: usize) -> Result<u64, u8> {
+    bcd::decode(c.bytes(n).map_err(bad)?).ok_or(0x13)
+}
+
+fn digits(s: &str) -> u64 {
+    s.chars().filter(char::is_ascii_digit).fold(0u64, |a, c| a.saturating_mul(10).saturating_add(u64::from(c as u8 - b'0')))
+}
+
+fn fixed_ascii(s: &str, n: usize) -> Vec<u8> {
+    let mut b = s.as_bytes().to_vec();
+    b.resize(n, b' ');
+    b
+}
+
+const PAYMENTS: [PaymentType; 5] =
+    [PaymentType::Cash, PaymentType::Electronic, PaymentType::Prepayment, PaymentType::Credit, PaymentType::Other];
+
+impl AtolEmulator {
+    fn execute(&self, core: &mut FiscalCore, session: &mut Session, cmd: u8, params: &[u8]) -> Result<Vec<u8>, u8> {
+        let mut c = Cursor::new(params, "request");
+        let now = core.now();
+        let need = |m: u8, s: &Session| if s.mode == m { Ok(()) } else { Err(0x66) };
+        match cmd {
+            STATUS => {
+                let flags = 0x01
+                    | if core.shift().open { 0x02 } else { 0 }
+                    | if core.paper_present() { 0x08 } else { 0 }
+                    | 0x40;
+                let receipt = core.receipt();
+                let state = receipt.map_or(0, |r| receipt_type(r.operation));
+                let sum = receipt.map_or(Money::ZERO, |r| r.total());
+                let mut v = vec![ANSWER_D, 1, 1];
+                v.extend([bcd::byte((now.year() % 100) as u8), bcd::byte(u8::from(now.month())), bcd::byte(now.day())]);
+                v.extend([bcd::byte(now.hour()), bcd::byte(now.minute()), bcd::byte(now.second())]);
+                v.push(flags);
+                v.extend(bcd::encode(digits(&core.identity().reported_serial()), 4));
+                v.push(self.model_id);
+                v.extend([3, 0]);
+                v.push(session.mode);
+                v.extend(bcd::encode(u64::from(core.registers().receipt_count), 2));
+                v.extend(bcd::encode(u64::from(core.shift().number), 2));
+                v.push(state);
+                v.extend(bcd::money(sum, 5));
+                Ok(v)
+            }
+            DEVICE_TYPE => {
+                let mut v = vec![3, 1, self.model_id, 0, 0, 3, 0, 1, 0, 0];
+                v.extend(bcd::cp866(self.name));
+                Ok(ok(v))
+            }
+            ENTER_MODE => {
+                let m = c.u8().map_err(bad)?;
+                let pw = bcd_in(&mut c, 4)?;
+                if pw != 30 && pw != 29 {
+                    return Err(0xA4);
+                }
+                session.mode = m;
+                Ok(ok(vec![]))
+            }
+            LEAVE_MODE => {
+                session.mode = 0;
+                Ok(ok(vec![]))
+            }
+            OPEN_SHIFT => {
+                need(MODE_REGISTRATION, session)?;
+                core.open_shift().map(|_| ok(vec![])).map_err(core_error_code)
+            }
+            Z_REPORT => {
+                need(MODE_Z, session)?;
+                core.close_shift().map(|_| ok(vec![])).map_err(core_error_code)
+            }
+            X_REPORT => {
+                need(MODE_X, session)?;
+                core.x_report().map(|_| ok(vec![])).map_err(core_error_code)
+            }
+            CASH_IN | CASH_OUT => {
+                need(MODE_REGISTRATION, session)?;
+                c.u8().map_err(bad)?;
+                let sum = Money(bcd_in(&mut c, 5)? as i64);
+                let r = if cmd == CASH_IN { core.cash_in(sum) } else { core.cash_out(sum) };
+                r.map(|_| ok(vec![])).map_err(core_error_code)
+            }
+            OPEN_RECEIPT => {
+                need(MODE_REGISTRATION, session)?;
+                c.u8().map_err(bad)?;
+                let op = operation_of(c.u8().map_err(bad)?).ok_or(0x6A)?;
+                core.open_receipt(op).map(|_| ok(vec![])).map_err(core_error_code)
+            }
+            BEGIN_POSITION => {
+                need(MODE_REGISTRATION, session)?;
+                if core.receipt().is_none() {
+                    return Err(0x9A);
+                }
+                Ok(ok(vec![]))
+            }
+            POSITION => {
+                need(MODE_REGISTRATION, session)?;
+                c.u8().map_err(bad)?;
+                let price = Money(bcd_in(&mut c, 7)? as i64);
+                let quantity = Quantity(bcd_in(&mut c, 5)? as i64);
+                let amount = Money(bcd_in(&mut c, 7)? as i64);
+                let vat = tax_of(c.u8().map_err(bad)?).ok_or(0x13)?;
+                bcd_in(&mut c, 7)?;
+                let department = c.u8().map_err(bad)?;
+                let payment_object = c.u8().map_err(bad)?;
+                let payment_method = c.u8().map_err(bad)?;
+                c.u8().map_err(bad)?;
+                bcd_in(&mut c, 7)?;
+                c.bytes(2).map_err(bad)?;
+                let name = bcd::from_cp866(c.rest());
+                let line = ReceiptLine { name, price, quantity, amount, vat, department, payment_method, payment_object };
+                core.add_line(line).map(|_| ok(vec![])).map_err(core_error_code)
+            }
+            PAYMENT => {
+                need(MODE_REGISTRATION, session)?;
+                c.u8().map_err(bad)?;
+                let kind = *PAYMENTS.get(usize::from(c.u8().map_err(bad)?).wrapping_sub(1)).ok_or(0x7E)?;
+                let sum = Money(bcd_in(&mut c, 5)? as i64);
+                core.add_payment(kind, sum).map_err(core_error_code)?;
+                let r = core.receipt().ok_or(0x9A)?;
+                let paid: i64 = r.payments.iter().map(|m| m.0).sum();
+                let total = r.total().0;
+                let mut v = bcd::money(Money((total - paid).max(0)), 5);
+                v.extend(bcd::money(Money((paid - total).max(0)), 5));
+                Ok(ok(v))
+            }
+            CLOSE_RECEIPT => {
+                need(MODE_REGISTRATION, session)?;
+                let (doc, _) = core.close_receipt().map_err(core_error_code)?;
+                let mut v = doc.number.to_le_bytes().to_vec();
+                v.extend(doc.fiscal_sign.to_le_bytes());
+                v.extend(bcd::datetime(&doc.datetime));
+                Ok(ok(v))
+            }
+            CANCEL_RECEIPT => core.cancel_receipt().map(|_| ok(vec![])).map_err(core_error_code),
+            CASH_IN_DRAWER => Ok(ok(bcd::money(core.registers().cash_in_drawer, 7))),
+            READ_REGISTER => {
+                let (reg, p1, p2) = (c.u8().map_err(bad)?, c.u8().map_err(bad)?, c.u8().map_err(bad)?);
+                let regs = core.registers();
+                let v = match reg {
+                    REG_SUM => {
+                        let op = operation_of(p1).ok_or(0x13)?;
+                        let pay = *PAYMENTS.get(usize::from(p2).wrapping_sub(1)).ok_or(0x13)?;
+                        bcd::money(core.sum(op, pay), 7)
+                    }
+                    REG_RECEIPTS => bcd::encode(if p1 == 1 { u64::from(regs.receipt_count) } else { 0 }, 5),
+                    REG_CASH_INS => bcd::money(regs.cash_ins, 7),
+                    REG_CASH_OUTS => bcd::money(regs.cash_outs, 7),
+                    _ => return Err(0x6C),
+                };
+                Ok(ok(v))
+            }
+            FN_REQUEST => self.fn_request(core, &mut c),
+            PRINT_STRING => core.print_text(vec![bcd::from_cp866(c.rest())]).map(|_| ok(vec![])).map_err(core_error_code),
+            REPRINT_LAST => core.print_copy().map(|_| ok(vec![])).map_err(core_error_code),
+            0x80 => Ok(ok(vec![])),
+            _ => Err(0x7A),
+        }
+    }
+
+    fn fn_request(&self, core: &mut FiscalCore, c: &mut Cursor) -> Result<Vec<u8>, u8> {
+        let now = core.now();
+        match c.u8().map_err(bad)? {
+            FN_SHIFT_STATE => {
+                let s = core.shift();
+                let mut v = vec![u8::from(s.open)];
+                v.extend((s.number as u16).to_le_bytes());
+                v.push(u8::from(core.shift_state() == ShiftState::Expired));
+                v.extend(bcd::datetime(&s.opened_at.unwrap_or(now)));
+                Ok(ok(v))
+            }
+            FN_OFD_STATUS => {
+                let (count, first) = core.ofd_unsent();
+                let (n, dt) = first.map_or((0, now), |d| (d.number, d.datetime));
+                let mut v = vec![u8::from(count > 0)];
+                v.extend((count as u16).to_le_bytes());
+                v.extend(n.to_le_bytes());
+                v.extend(bcd::datetime(&dt));
+                Ok(ok(v))
+            }
+            FN_STATUS => {
+                let mut v = vec![0x03];
+                v.extend(core.last_document_number().to_le_bytes());
+                v.extend([u8::from(core.shift().open), u8::from(core.receipt().is_some()), 0]);
+                Ok(ok(v))
+            }
+            FN_SERIAL => Ok(ok(fixed_ascii(&core.identity().fn_serial, 16))),
+            FN_EXPIRY => {
+                let d = core.identity().fn_valid_until;
+                Ok(ok(vec![bcd::byte((d.year() % 100) as u8), bcd::byte(u8::from(d.month())), bcd::byte(d.day())]))
+            }
+            FN_REGISTRATION => {
+                let id = core.identity();
+                let mut v = fixed_ascii(&id.rnm, 20);
+                v.extend(fixed_ascii(&id.inn, 12));
+                Ok(ok(v))
+            }
+            FN_DOCUMENT => {
+                let n = c.u32().map_err(bad)?;
+                let d = core.document(n).map_err(core_error_code)?;
+                let t = match d.kind {
+                    kkm_core::DocumentKind::Registration => 1,
+                    kkm_core::DocumentKind::ShiftOpen => 2,
+                    kkm_core::DocumentKind::Receipt => 3,
+                    kkm_core::DocumentKind::ShiftClose => 5,
+                    _ => 0,
+                };
+                let mut v = vec![t, u8::from(d.ofd_acknowledged)];
+                v.extend(bcd::datetime(&d.datetime));
+                v.extend(d.number.to_le_bytes());
+                v.extend(d.fiscal_sign.to_le_bytes());
+                match d.kind {
+                    kkm_core::DocumentKind::Receipt => {
+                        v.push(receipt_type(d.operation.unwrap_or(Operation::Sale)));
+                        v.extend(bcd::money(d.total.unwrap_or(Money::ZERO), 5));
+                    }
+                    kkm_core::DocumentKind::ShiftOpen | kkm_core::DocumentKind::ShiftClose => {
+                        v.extend((d.shift_number.unwrap_or(0) as u16).to_le_bytes())
+                    }
+                    _ => {}
+                }
+                Ok(ok(v))
+            }
+            _ => Err(0x7A),
+        }
+    }
+
+    /// Handles one host packet; returns the reply data and the fault to apply.
+    fn handle(&self, emu: &Emulator, session: &mut Session, data: &[u8]) -> Option<(Vec<u8>, AnswerFault)> {
+        match data {
+            [v3::ADD, _flags, tid, task @ ..] => {
+                if session.buffer.contains_key(tid) {
+                    return Some((vec![v3::TID_EXISTS, *tid], AnswerFault::Send));
+                }
+                let (cmd, params) = match task {
+                    [_, _, cmd, params @ ..] => (*cmd, params),
+                    _ => return Some((vec![v3::ILLEGAL], AnswerFault::Send)),
+                };
+                let op = classify(cmd);
+                if emu.on_request(op) == RequestFault::Nak {
+                    return None; // lost on the way in: the device never saw it
+                }
+                let answer = {
+                    let mut core = emu.core();
+                    match self.execute(&mut core, session, cmd, params) {
+                        Ok(a) => a,
+                        Err(code) => vec![ANSWER_U, code],
+                    }
+                };
+                session.buffer.insert(*tid, answer.clone());
+                let mut reply = vec![v3::RESULT, *tid];
+                reply.extend(answer);
+                Some((reply, emu.on_answer(op)))
+            }
+            [v3::REQ, tid] => Some(match session.buffer.get(tid) {
+                Some(a) => {
+                    let mut reply = vec![v3::RESULT, *tid];
+                    reply.extend(a);
+                    (reply, AnswerFault::Send)
+                }
+                None => (vec![v3::NOT_FOUND, *tid], AnswerFault::Send),
+            }),
+            [v3::ACK, tid] => {
+                session.buffer.remove(tid);
+                Some((vec![v3::STOPPED, *tid], AnswerFault::Send))
+            }
+            [v3::ABORT, ..] => {
+                session.buffer.clear();
+                Some((vec![v3::STOPPED], AnswerFault::Send))
+            }
+            _ => Some((vec![v3::ILLEGAL], AnswerFault::Send)),
+        }
+    }
+}
+
+#[async_trait]
+impl WireDevice for AtolEmulator {
+    type Session = Session;
+
+    async fn serve(&self, emu: &Arc<Emulator>, stream: &mut BoxStream, session: &mut Session) -> LinkOutcome {
+        let mut buf: Vec<u8> = Vec::new();
+        let mut chunk = [0u8; 512];
+        loop {
+            // Drain complete packets first.
+            loop {
+                match buf.iter().position(|b| *b == v3::START) {
+                    Some(p) => {
+                        buf.drain(..p);
+                    }
+                    None => buf.clear(),
+                }
+                match v3::decode(&buf) {
+                    Ok(None) => break,
+                    Err(_) => {
+                        buf.drain(..1.min(buf.len())); // a broken packet is dropped
+                        continue;
+                    }
+                    Ok(Some((packet, used))) => {
+                        buf.drain(..used);
+                        let Some((reply, fault)) = self.handle(emu, session, &packet.data) else { continue };
+                        let delay = emu.answer_delay();
+                        if !delay.is_zero() {
+                            tokio::time::sleep(delay).await;
+                        }
+                        let Ok(mut frame) = v3::encode(packet.id, &reply) else { continue };
+                        match fault {
+                            AnswerFault::Send => {}
+                            AnswerFault::Corrupt => {
+                                if let Some(last) = frame.last_mut() {
+                                    *last = last.wrapping_add(1) & 0x7F; // wrong CRC, still no FE/FD
+                                }
+                            }
+                            AnswerFault::Lose => continue,
+                            AnswerFault::DropLink(d) => return LinkOutcome::Down(d),
+                            AnswerFault::PowerCut(d) => return LinkOutcome::PowerCut(d),
+                        }
+                        if stream.write_all(&frame).await.is_err() || stream.flush().await.is_err() {
+                            return LinkOutcome::Closed;
+                        }
+                    }
+                }
+            }
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return LinkOutcome::Closed,
+                Ok(n) => {
+                    if buf.len() > 64 * 1024 {
+                        buf.clear();
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! Harmless identification for protocol detection.
+//!
+//! * v3: `ABORT` (clears an empty buffer), then a "device type" (`A5`) task.
+//! * v2: `ENQ` → `ACK`, then the same `A5` request framed STX/ETX, then `EOT`.
+//!
+//! Neither can print or fiscalise. Both give up at the deadline on silence or garbage.
+
+use crate::commands::{ANSWER_U, DEVICE_TYPE};
+use crate::link::V3Link;
+use crate::{bcd, v2};
+use kkm_core::port::BoxStream;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeAnswer {
+    pub model_id: u16,
+    pub model_name: String,
+    /// `v3` or `v2`.
+    pub link: &'static str,
+}
+
+fn parse_device_type(answer: &[u8], link: &'static str) -> Option<ProbeAnswer> {
+    match answer {
+        [ANSWER_U, 0, head @ ..] if head.len() >= 10 => {
+            Some(ProbeAnswer { model_id: u16::from(head[2]), model_name: bcd::from_cp866(&head[10..]), link })
+        }
+        _ => None,
+    }
+}
+
+pub async fn probe_v3(stream: BoxStream, wait: Duration) -> Option<ProbeAnswer> {
+    let mut link = V3Link::new(stream);
+    if !link.abort(wait).await.ok()? {
+        return None;
+    }
+    let answer = tokio::time::timeout(wait * 4, link.task(&[0, 0, DEVICE_TYPE], wait * 3)).await.ok()?.ok()?;
+    parse_device_type(&answer, "v3")
+}
+
+async fn byte(stream: &mut BoxStream, wait: Duration) -> Option<u8> {
+    let mut b = [0u8; 1];
+    match tokio::time::timeout(wait, stream.read(&mut b)).await {
+        Ok(Ok(1)) => Some(b[0]),
+        _ => None,
+    }
+}
+
+pub async fn probe_v2(mut stream: BoxStream, wait: Duration) -> Option<ProbeAnswer> {
+    stream.write_all(&[v2::ENQ]).await.ok()?;
+    if byte(&mut stream, wait).await? != v2::ACK {
+        return None;
+    }
+    stream.write_all(&v2::encode(&[0, 0, DEVICE_TYPE])).await.ok()?;
+    if byte(&mut stream, wait).await? != v2::ACK {
+        return None;
+    }
+    stream.write_all(&[v2::EOT]).await.ok()?;
+    // The device now takes the line: ENQ, we ACK, it sends the frame, we ACK, EOT.
+    if byte(&mut stream, wait * 2).await? != v2::ENQ {
+        return None;
+    }
+    stream.write_all(&[v2::ACK]).await.ok()?;
+    let mut buf = Vec::new();
+    let deadline = tokio::time::Instant::now() + wait * 2;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let b = byte(&mut stream, left).await?;
+        buf.push(b);
+        if let Ok((data, _)) = v2::decode(&buf) {
+            let _ = stream.write_all(&[v2::ACK]).await;
+            return parse_device_type(&data, "v2");
+        }
+        if buf.len() > 512 {
+            return None;
+        }
+    }
+}
