@@ -4,7 +4,7 @@
 //!
 //! CI runs a small N; run the long version with
 //! `KKM_CHAOS_N=200 cargo test --release --test chaos -- --nocapture`
-//! (`KKM_CHAOS_MODEL=neva-01-f` for the other model).
+//! (`KKM_CHAOS_MODEL=neva-01-f` to run one model only).
 
 mod common;
 
@@ -14,10 +14,21 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 #[tokio::test]
-async fn kill_9_while_printing_never_loses_or_duplicates() {
+async fn kill_9_while_printing_azur_01f() {
+    chaos("azur-01f").await
+}
+
+#[tokio::test]
+async fn kill_9_while_printing_neva_01_f() {
+    chaos("neva-01-f").await
+}
+
+async fn chaos(model: &str) {
     let n: usize = std::env::var("KKM_CHAOS_N").ok().and_then(|v| v.parse().ok()).unwrap_or(12);
-    let model = std::env::var("KKM_CHAOS_MODEL").unwrap_or_else(|_| "azur-01f".into());
-    let mut rig = Rig::start_model(&model, true).await;
+    if std::env::var("KKM_CHAOS_MODEL").is_ok_and(|m| m != model) {
+        return;
+    }
+    let mut rig = Rig::start_model(model, true).await;
     // A little latency per answer widens the windows a kill can hit.
     rig.ctl("fault delay=15");
     let mut rng = rand::thread_rng();

@@ -81,18 +81,33 @@ pub struct PtyStream {
 
 /// The line speed the host set on the pty (Linux shares termios between both ends).
 #[cfg(unix)]
+#[cfg(target_os = "linux")]
 fn pty_baud(fd: &std::os::fd::OwnedFd) -> Option<u32> {
-    use nix::sys::termios::{cfgetospeed, tcgetattr, BaudRate as B};
-    let t = tcgetattr(fd).ok()?;
-    Some(match cfgetospeed(&t) {
-        B::B2400 => 2400,
-        B::B4800 => 4800,
-        B::B9600 => 9600,
-        B::B19200 => 19200,
-        B::B38400 => 38400,
-        B::B57600 => 57600,
-        B::B115200 => 115_200,
-        B::B230400 => 230_400,
+    use nix::libc;
+    use std::os::fd::AsRawFd;
+    // serialport sets speeds through termios2 (BOTHER), so read the numeric speed back
+    // the same way. SAFETY: TCGETS2 fills the zeroed termios2 we own; nothing else.
+    let mut t: libc::termios2 = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TCGETS2, &mut t) };
+    (r == 0).then_some(t.c_ospeed)
+}
+
+#[cfg(all(unix, not(target_os = "linux")))]
+fn pty_baud(fd: &std::os::fd::OwnedFd) -> Option<u32> {
+    use nix::libc;
+    let t: libc::termios = nix::sys::termios::tcgetattr(fd).ok()?.into();
+    // SAFETY: cfgetospeed only reads the termios value we own. (nix's typed wrapper
+    // panics on speed codes it does not know, which a pty may report.)
+    let speed = unsafe { libc::cfgetospeed(&t) };
+    Some(match speed {
+        libc::B2400 => 2400,
+        libc::B4800 => 4800,
+        libc::B9600 => 9600,
+        libc::B19200 => 19200,
+        libc::B38400 => 38400,
+        libc::B57600 => 57600,
+        libc::B115200 => 115_200,
+        libc::B230400 => 230_400,
         _ => 0,
     })
 }
