@@ -15,17 +15,7 @@ fn err(code: &str, e: impl std::fmt::Display) -> CliError {
 
 pub async fn demo(model: EmulatedModel, once: bool) -> Result<(), CliError> {
     let listen = if cfg!(unix) { kkm_emu::Listen::Pty } else { kkm_emu::Listen::Tcp(([127, 0, 0, 1], 0).into()) };
-    let emu = start(EmulatorOptions {
-        model,
-        listen,
-        state: None,
-        control: None,
-        faults: vec![],
-        baud: None,
-        serial: None,
-        serial_lost: false,
-        echo_tape: true,
-    })
+    let emu = start(EmulatorOptions { echo_tape: true, ..EmulatorOptions::new(model, listen) })
     .await
     .map_err(|e| err("emulator.start_failed", e))?;
     let data = std::env::temp_dir().join(format!("kkm-agent-demo-{}", std::process::id()));

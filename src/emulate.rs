@@ -57,6 +57,23 @@ pub struct EmulatorOptions {
     pub echo_tape: bool,
 }
 
+impl EmulatorOptions {
+    /// A fresh unit with its factory identity, in-memory ФН, no faults, no tape.
+    pub fn new(model: EmulatedModel, listen: Listen) -> EmulatorOptions {
+        EmulatorOptions {
+            model,
+            listen,
+            state: None,
+            control: None,
+            faults: Vec::new(),
+            baud: None,
+            serial: None,
+            serial_lost: false,
+            echo_tape: false,
+        }
+    }
+}
+
 /// A running emulator.
 pub struct RunningEmulator {
     /// What a client opens: a PTY path or `tcp:IP:PORT`.

@@ -10,17 +10,7 @@ use kkm_emu::Listen;
 use std::time::{Duration, Instant};
 
 async fn emulator(model: EmulatedModel, listen: Listen, baud: Option<u32>) -> emulate::RunningEmulator {
-    emulate::start(EmulatorOptions {
-        model,
-        listen,
-        state: None,
-        control: None,
-        faults: vec![],
-        baud,
-        serial: None,
-        serial_lost: false,
-        echo_tape: false,
-    })
+    emulate::start(EmulatorOptions { baud, ..EmulatorOptions::new(model, listen) })
     .await
     .unwrap()
 }

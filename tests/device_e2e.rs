@@ -28,17 +28,7 @@ async fn rig(model: EmulatedModel, wire: Wire) -> Rig {
         Wire::Pty => Listen::Pty,
         Wire::Tcp => Listen::Tcp("127.0.0.1:0".parse().unwrap()),
     };
-    let emu = emulate::start(EmulatorOptions {
-        model,
-        listen,
-        state: None,
-        control: None,
-        faults: vec![],
-        baud: None,
-        serial: None,
-        serial_lost: false,
-        echo_tape: false,
-    })
+    let emu = emulate::start(EmulatorOptions::new(model, listen))
     .await
     .expect("emulator starts");
     let spec = PortSpec::parse(&emu.port).unwrap();

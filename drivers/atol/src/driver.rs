@@ -244,13 +244,7 @@ impl FiscalDriver for AtolDriver {
     async fn fn_status(&mut self) -> DriverResult<FnStatus> {
         let d = self.fn_request(FN_STATUS, &[]).await?;
         let mut c = Cursor::new(&d, "FN status");
-        let phase = match c.u8()? {
-            0x01 => FnPhase::Ready,
-            0x03 => FnPhase::Fiscal,
-            0x07 => FnPhase::PostFiscal,
-            0x0F => FnPhase::Archive,
-            _ => FnPhase::Unknown,
-        };
+        let phase = FnPhase::from_code(c.u8()?);
         let last = c.u32()?;
         let shift_open = c.u8()? != 0;
         let document_open = c.u8()? != 0;

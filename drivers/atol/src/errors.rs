@@ -5,14 +5,10 @@
 //! Our Neva-01-F profile refuses instead (mode error 0x66), and the driver reports it as
 //! [`SHIFT_CLOSED`] after checking the status, so the queue can apply its policy.
 
-use kkm_core::error::{Condition, DriverError, ErrorInfo};
+use kkm_core::error::{DriverError, ErrorInfo};
 use kkm_core::ProtocolFamily;
 
-macro_rules! e {
-    ($code:expr, $cond:ident, $ru:expr, $en:expr, $act:expr) => {
-        ErrorInfo { code: $code, condition: Condition::$cond, title_ru: $ru, title_en: $en, action_ru: $act }
-    };
-}
+use kkm_core::error_info as e;
 
 const FIX_DATA: &str = "Проверьте данные чека в программе; при повторении сообщите разработчикам программы.";
 const CALL_SERVICE: &str = "Перезагрузите ККТ; если ошибка повторяется — обратитесь в сервисный центр.";

@@ -85,6 +85,19 @@ pub enum FnPhase {
     Unknown,
 }
 
+impl FnPhase {
+    /// The ФН's phase byte as FN status commands report it (both protocol families).
+    pub fn from_code(code: u8) -> FnPhase {
+        match code {
+            0x01 => FnPhase::Ready,
+            0x03 => FnPhase::Fiscal,
+            0x07 => FnPhase::PostFiscal,
+            0x0F => FnPhase::Archive,
+            _ => FnPhase::Unknown,
+        }
+    }
+}
+
 /// The fiscal storage's own account of itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FnStatus {

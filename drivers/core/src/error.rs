@@ -64,6 +64,21 @@ impl Condition {
     }
 }
 
+/// Builds a `'static` [`ErrorInfo`] for a protocol's error table:
+/// `error_info!("device.paper_out", PaperOut, "Нет бумаги", "Out of paper", "Вставьте рулон.")`.
+#[macro_export]
+macro_rules! error_info {
+    ($code:expr, $cond:ident, $ru:expr, $en:expr, $act:expr) => {
+        $crate::error::ErrorInfo {
+            code: $code,
+            condition: $crate::error::Condition::$cond,
+            title_ru: $ru,
+            title_en: $en,
+            action_ru: $act,
+        }
+    };
+}
+
 /// One explained device error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct ErrorInfo {

@@ -187,57 +187,32 @@ pub fn from_cp1251(b: &[u8]) -> String {
     encoding_rs::WINDOWS_1251.decode(&b[..end]).0.trim_end().to_string()
 }
 
-/// Reads answer fields with bounds checks: a short answer is an error, never a panic.
-#[derive(Debug)]
-pub struct Reader<'a> {
-    data: &'a [u8],
-    what: &'static str,
+/// Answer fields are read with the shared bounded cursor; Shtrih's own field types
+/// (5-byte money, 6-byte quantity) come from [`ShtrihFields`].
+pub use kkm_core::wire::{Cursor as Reader, Short};
+
+pub trait ShtrihFields {
+    /// 5-byte little-endian kopecks.
+    fn money(&mut self) -> Result<Money, Short>;
+    /// FF46 quantity: 6 bytes of millionths, back to our thousandths.
+    fn quantity6(&mut self) -> Result<Quantity, Short>;
+    fn uint(&mut self, n: usize) -> Result<u64, Short>;
 }
 
-impl<'a> Reader<'a> {
-    pub fn new(data: &'a [u8], what: &'static str) -> Reader<'a> {
-        Reader { data, what }
+impl ShtrihFields for Reader<'_> {
+    fn money(&mut self) -> Result<Money, Short> {
+        Ok(Money(self.le(5)? as i64))
     }
-    pub fn bytes(&mut self, n: usize) -> Result<&'a [u8], CodecError> {
-        if self.data.len() < n {
-            return Err(CodecError::Short(self.what));
-        }
-        let (head, tail) = self.data.split_at(n);
-        self.data = tail;
-        Ok(head)
+    fn quantity6(&mut self) -> Result<Quantity, Short> {
+        Ok(Quantity((self.le(6)? / 1000) as i64))
     }
-    pub fn u8(&mut self) -> Result<u8, CodecError> {
-        Ok(self.bytes(1)?[0])
-    }
-    pub fn uint(&mut self, n: usize) -> Result<u64, CodecError> {
-        let b = self.bytes(n)?;
-        Ok(b.iter().take(8).rev().fold(0u64, |a, x| (a << 8) | u64::from(*x)))
-    }
-    pub fn u16(&mut self) -> Result<u16, CodecError> {
-        Ok(self.uint(2)? as u16)
-    }
-    pub fn u32(&mut self) -> Result<u32, CodecError> {
-        Ok(self.uint(4)? as u32)
-    }
-    pub fn money(&mut self) -> Result<Money, CodecError> {
-        Ok(Money(self.uint(5)? as i64))
-    }
-    pub fn quantity6(&mut self) -> Result<Quantity, CodecError> {
-        Ok(Quantity((self.uint(6)? / 1000) as i64))
-    }
-    pub fn ascii(&mut self, n: usize) -> Result<String, CodecError> {
-        Ok(self.bytes(n)?.iter().filter(|b| b.is_ascii_graphic()).map(|b| *b as char).collect())
-    }
-    pub fn rest(&mut self) -> &'a [u8] {
-        std::mem::take(&mut self.data)
-    }
-    pub fn remaining(&self) -> usize {
-        self.data.len()
+    fn uint(&mut self, n: usize) -> Result<u64, Short> {
+        self.le(n)
     }
 }
 
 /// FN date-time: YY MM DD HH MM.
-pub fn read_fn_datetime(r: &mut Reader) -> Result<time::PrimitiveDateTime, CodecError> {
+pub fn read_fn_datetime(r: &mut Reader) -> Result<time::PrimitiveDateTime, Short> {
     let b = r.bytes(5)?;
     Ok(datetime_from(b[0], b[1], b[2], b[3], b[4], 0))
 }

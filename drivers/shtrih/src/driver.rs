@@ -8,7 +8,7 @@
 //! between units and firmware, so the driver reads the table once per connection and
 //! maps our rates by the row names. It never assumes an index.
 
-use crate::codec::{self, from_cp1251, read_fn_datetime, Reader, Writer};
+use crate::codec::{self, from_cp1251, read_fn_datetime, Reader, ShtrihFields, Writer};
 use crate::commands::*;
 use crate::errors::device_error;
 use crate::link::{Link, Timing};
@@ -30,7 +30,7 @@ pub struct ShtrihDriver {
     vat_rows: Option<Vec<(u8, VatRate)>>,
 }
 
-fn proto(e: codec::CodecError) -> DriverError {
+fn proto(e: impl std::fmt::Display) -> DriverError {
     DriverError::Protocol(e.to_string())
 }
 
@@ -313,13 +313,7 @@ impl FiscalDriver for ShtrihDriver {
     async fn fn_status(&mut self) -> DriverResult<FnStatus> {
         let d = self.call(FN_STATUS, self.pw().done()).await?;
         let mut r = Reader::new(&d, "FN status");
-        let phase = match r.u8().map_err(proto)? {
-            0x01 => FnPhase::Ready,
-            0x03 => FnPhase::Fiscal,
-            0x07 => FnPhase::PostFiscal,
-            0x0F => FnPhase::Archive,
-            _ => FnPhase::Unknown,
-        };
+        let phase = FnPhase::from_code(r.u8().map_err(proto)?);
         let current_doc = r.u8().map_err(proto)?;
         r.u8().map_err(proto)?;
         let shift_open = r.u8().map_err(proto)? != 0;

@@ -6,7 +6,7 @@
 //! [`kkm_emu::FiscalCore`]; this module only translates bytes to core calls and core
 //! results to the answers and error codes of the Shtrih protocol.
 
-use crate::codec::{self, Reader, Writer, ACK, ENQ, NAK, STX};
+use crate::codec::{self, Reader, ShtrihFields, Writer, ACK, ENQ, NAK, STX};
 use crate::commands::*;
 use async_trait::async_trait;
 use kkm_core::port::BoxStream;

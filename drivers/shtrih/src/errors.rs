@@ -3,14 +3,10 @@
 //! On FN models codes 0x01–0x20 come from the fiscal storage. The [`Condition`] of each
 //! entry decides what the queue does; the texts are what the cashier reads.
 
-use kkm_core::error::{Condition, DriverError, ErrorInfo};
+use kkm_core::error::{DriverError, ErrorInfo};
 use kkm_core::ProtocolFamily;
 
-macro_rules! e {
-    ($code:expr, $cond:ident, $ru:expr, $en:expr, $act:expr) => {
-        ErrorInfo { code: $code, condition: Condition::$cond, title_ru: $ru, title_en: $en, action_ru: $act }
-    };
-}
+use kkm_core::error_info as e;
 
 const CALL_SERVICE: &str = "Перезагрузите ККТ; если ошибка повторяется — обратитесь в сервисный центр.";
 const FIX_DATA: &str = "Проверьте данные чека в программе; при повторении сообщите разработчикам программы.";
