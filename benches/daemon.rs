@@ -1,0 +1,147 @@
+//! Daemon benchmark. Prints figures; asserts nothing.
+//!
+//! 1. Durable enqueues through HTTP (each answer means the row is committed with
+//!    `synchronous = FULL`) at 1, 16 and 128 concurrent clients, with p50/p99 latency.
+//!    The device is unreachable, so the worker does not compete for the database.
+//! 2. Queue drain rate against the Azur-01F emulator at full speed, and the same for
+//!    Neva-01-F.
+//! 3. Idle RSS of a `kkm-agent serve` process.
+//!
+//! Run: `cargo bench --bench daemon`.
+
+use kkm_agent::config::{Config, DeviceConfig, Policy};
+use kkm_agent::emulate::{self, EmulatedModel, EmulatorOptions};
+use kkm_agent::queue::JobRequest;
+use std::time::{Duration, Instant};
+
+fn config(dir: &std::path::Path, model: &str, port: &str) -> Config {
+    Config {
+        listen: ([127, 0, 0, 1], 0).into(),
+        data_dir: Some(dir.to_path_buf()),
+        policy: Policy::default(),
+        devices: vec![DeviceConfig {
+            id: "k1".into(),
+            model: model.into(),
+            port: port.into(),
+            baud: None,
+            protocol: None,
+            operator_password: None,
+            admin_password: None,
+        }],
+    }
+}
+
+fn receipt(i: usize) -> serde_json::Value {
+    serde_json::json!({
+        "operation": "sale",
+        "items": [{"name": "Стрижка", "price": 150_000 + i as i64, "vat": "vat22"}],
+        "payments": [{"type": "cash", "sum": 150_000 + i as i64}]
+    })
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+async fn enqueue(clients: usize, per_client: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let running = kkm_agent::daemon::start(&config(dir.path(), "azur-01f", "tcp:127.0.0.1:9")).await.unwrap();
+    let url = format!("http://{}/api/v1/receipts", running.addr);
+    let http = reqwest::Client::builder().pool_max_idle_per_host(clients).build().unwrap();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let (http, url, token) = (http.clone(), url.clone(), running.token.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(per_client);
+            for i in 0..per_client {
+                let body = receipt(c * per_client + i);
+                let t = Instant::now();
+                let r = http
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .header("Idempotency-Key", format!("b-{c}-{i}"))
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status().as_u16(), 202);
+                lat.push(t.elapsed());
+            }
+            lat
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let secs = started.elapsed().as_secs_f64();
+    all.sort();
+    println!(
+        "enqueue  clients {clients:>3}: {:>7.0} durable enqueues/s   p50 {:>6.2} ms   p99 {:>6.2} ms   ({} requests)",
+        all.len() as f64 / secs,
+        percentile(&all, 0.50).as_secs_f64() * 1e3,
+        percentile(&all, 0.99).as_secs_f64() * 1e3,
+        all.len()
+    );
+    running.stop().await;
+}
+
+async fn drain(model: EmulatedModel, n: usize) {
+    let listen = kkm_emu::Listen::Tcp("127.0.0.1:0".parse().unwrap());
+    let emu = emulate::start(EmulatorOptions::new(model, listen)).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let running = kkm_agent::daemon::start(&config(dir.path(), model.key(), &emu.port)).await.unwrap();
+    let store = running.store.clone();
+    let mut last = 0;
+    for i in 0..n {
+        let r: kkm_core::Receipt = serde_json::from_value(receipt(i)).unwrap();
+        last = store.submit("k1", &format!("d-{i}"), &JobRequest::Receipt { receipt: r }).unwrap().0.id;
+    }
+    let started = Instant::now();
+    loop {
+        if store.get(last).unwrap().status.is_final() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!("drain    {:<10} {n} receipts in {secs:.2} s: {:>6.1} receipts/s", model.key(), n as f64 / secs);
+    running.stop().await;
+}
+
+fn idle_rss() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(
+        &cfg,
+        format!("listen = \"127.0.0.1:0\"\ndata_dir = {:?}\n[[devices]]\nid = \"k1\"\nmodel = \"azur-01f\"\nport = \"tcp:127.0.0.1:9\"\n", dir.path()),
+    )
+    .unwrap();
+    let bin = env!("CARGO_BIN_EXE_kkm-agent");
+    let mut child = std::process::Command::new(bin)
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
+    let rss = status.lines().find(|l| l.starts_with("VmRSS")).unwrap_or("VmRSS: ?").to_string();
+    println!("idle     kkm-agent serve after 3 s: {}", rss.split_whitespace().skip(1).collect::<Vec<_>>().join(" "));
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        enqueue(1, 500).await;
+        enqueue(16, 125).await;
+        enqueue(128, 16).await;
+        drain(EmulatedModel::Azur01F, 200).await;
+        drain(EmulatedModel::Neva01F, 200).await;
+    });
+    idle_rss();
+}
