@@ -31,6 +31,7 @@ pub struct DeviceEntry {
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
+    pub committer: crate::queue::committer::Committer,
     pub devices: Arc<Vec<DeviceEntry>>,
     pub token: Arc<String>,
 }

@@ -58,7 +58,9 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         tasks.push(task);
         devices.push(DeviceEntry { id: d.id.clone(), model: d.model.clone(), port: d.port.clone(), limits, handle });
     }
-    let state = AppState { store: store.clone(), devices: Arc::new(devices), token: Arc::new(token.clone()) };
+    let committer = crate::queue::committer::Committer::start(store.clone())
+        .map_err(|e| start_err("daemon.commit_thread", "Не удалось запустить запись очереди", "Cannot start the queue writer", e))?;
+    let state = AppState { store: store.clone(), committer, devices: Arc::new(devices), token: Arc::new(token.clone()) };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| start_err("daemon.listen", "Не удалось занять адрес API", "Cannot listen", e))?;

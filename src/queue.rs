@@ -8,6 +8,7 @@
 //!   person must act, and after any crash or lost link asks the ФН what really happened
 //!   before deciding (the exactly-once rule).
 
+pub mod committer;
 pub mod job;
 pub mod store;
 pub mod worker;

@@ -115,7 +115,7 @@ async fn enqueue(s: &AppState, device: Option<&str>, headers: &HeaderMap, req: J
     }
     let device_id = dev.id.clone();
     let notify = dev.handle.notify.clone();
-    let result = s.store.blocking(move |st| st.submit(&device_id, &key, &req)).await;
+    let result = s.committer.submit(device_id, key, req).await;
     match result {
         Ok((job, created)) => {
             notify.notify_one();

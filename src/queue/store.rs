@@ -89,6 +89,28 @@ fn row_to_job(r: &rusqlite::Row) -> rusqlite::Result<Job> {
     })
 }
 
+fn submit_in(tx: &rusqlite::Transaction, device: &str, key: &str, request: &JobRequest) -> StoreResult<(Job, bool)> {
+    let body = serde_json::to_string(request).map_err(|e| StoreError::Db(e.to_string()))?;
+    let existing = tx
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM jobs WHERE device = ?1 AND idem_key = ?2"),
+            params![device, key],
+            row_to_job,
+        )
+        .optional()?;
+    if let Some(job) = existing {
+        let same = serde_json::from_value::<JobRequest>(job.request.clone()).ok().as_ref() == Some(request);
+        return if same { Ok((job, false)) } else { Err(StoreError::Conflict(Box::new(job))) };
+    }
+    let t = now();
+    tx.execute(
+        "INSERT INTO jobs (device, idem_key, kind, body, status, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?5)",
+        params![device, key, request.kind(), body, t],
+    )?;
+    let id = tx.last_insert_rowid();
+    Ok((tx.query_row(&format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"), params![id], row_to_job)?, true))
+}
+
 /// What to list.
 #[derive(Debug, Default, Clone)]
 pub struct JobFilter {
@@ -133,29 +155,21 @@ impl Store {
     /// Accepts a job, or returns the job already stored under this key.
     /// `Ok((job, true))` when new; a different body under the same key is a conflict.
     pub fn submit(&self, device: &str, key: &str, request: &JobRequest) -> StoreResult<(Job, bool)> {
-        let body = serde_json::to_string(request).map_err(|e| StoreError::Db(e.to_string()))?;
         let conn = self.lock();
         let tx = conn.unchecked_transaction()?;
-        let existing = tx
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM jobs WHERE device = ?1 AND idem_key = ?2"),
-                params![device, key],
-                row_to_job,
-            )
-            .optional()?;
-        if let Some(job) = existing {
-            let same = serde_json::from_value::<JobRequest>(job.request.clone()).ok().as_ref() == Some(request);
-            return if same { Ok((job, false)) } else { Err(StoreError::Conflict(Box::new(job))) };
-        }
-        let t = now();
-        tx.execute(
-            "INSERT INTO jobs (device, idem_key, kind, body, status, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?5)",
-            params![device, key, request.kind(), body, t],
-        )?;
-        let id = tx.last_insert_rowid();
-        let job = tx.query_row(&format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"), params![id], row_to_job)?;
+        let r = submit_in(&tx, device, key, request);
         tx.commit()?;
-        Ok((job, true))
+        r
+    }
+
+    /// Accepts many jobs in one transaction: one fsync for all of them. Each result is
+    /// what [`Store::submit`] would have returned; nothing is acknowledged before commit.
+    pub fn submit_many(&self, items: &[(String, String, JobRequest)]) -> StoreResult<Vec<StoreResult<(Job, bool)>>> {
+        let conn = self.lock();
+        let tx = conn.unchecked_transaction()?;
+        let results = items.iter().map(|(d, k, r)| submit_in(&tx, d, k, r)).collect();
+        tx.commit()?;
+        Ok(results)
     }
 
     pub fn get(&self, id: i64) -> StoreResult<Job> {
