@@ -3,7 +3,7 @@
 //! The model's profile gives the default protocol family; config or the command line
 //! may override it (`protocol = "atol"`), because we only assume what Neva-01-F speaks.
 
-use kkm_core::error::DriverError;
+use kkm_core::error::{DriverError, DriverResult};
 use kkm_core::port::PortSpec;
 use kkm_core::{DriverBox, ModelProfile, ProtocolFamily};
 
@@ -43,6 +43,9 @@ pub fn open_driver_with_passwords(
     operator: Option<u32>,
     admin: Option<u32>,
 ) -> Result<DriverBox, DriverError> {
+    if model.eq_ignore_ascii_case("auto") {
+        return Ok(Box::new(AutoDriver::new(port.clone())));
+    }
     let profile = profile(model).ok_or_else(|| unknown_model(model))?;
     match protocol.unwrap_or(profile.family) {
         ProtocolFamily::Shtrih => Ok(Box::new(
@@ -52,5 +55,91 @@ pub fn open_driver_with_passwords(
         ProtocolFamily::Atol => Ok(Box::new(
             kkm_atol::AtolDriver::new(port.clone(), baud, profile).with_password(admin.or(operator).unwrap_or(30)),
         )),
+    }
+}
+
+/// `model = "auto"`: finds the protocol, speed and model on first use (and again after
+/// the link is lost, until it has succeeded once), then behaves as that model's driver.
+pub struct AutoDriver {
+    port: PortSpec,
+    inner: Option<DriverBox>,
+}
+
+impl AutoDriver {
+    pub fn new(port: PortSpec) -> AutoDriver {
+        AutoDriver { port, inner: None }
+    }
+
+    async fn inner(&mut self) -> Result<&mut DriverBox, DriverError> {
+        if self.inner.is_none() {
+            let d = crate::diagnostics::detect::detect(&self.port, std::time::Duration::from_secs(30)).await?;
+            let key = d.profile.ok_or(DriverError::Unsupported("detected a model kkm-agent has no profile for"))?;
+            tracing::info!(port = %self.port, model = key, baud = ?d.baud, "detected {} ({})", d.model_name, d.link);
+            self.inner = Some(open_driver(key, Some(d.protocol), &self.port, d.baud)?);
+        }
+        self.inner.as_mut().ok_or(DriverError::Unsupported("no driver"))
+    }
+}
+
+#[async_trait::async_trait]
+impl kkm_core::FiscalDriver for AutoDriver {
+    fn profile(&self) -> &ModelProfile {
+        // Before detection, the narrower limits of the families we know (they agree).
+        self.inner.as_ref().map_or(&kkm_shtrih::AZUR_01F, |d| d.profile())
+    }
+
+    async fn identity(&mut self) -> DriverResult<kkm_core::DeviceIdentity> {
+        self.inner().await?.identity().await
+    }
+    async fn status(&mut self) -> DriverResult<kkm_core::DeviceStatus> {
+        self.inner().await?.status().await
+    }
+    async fn fn_status(&mut self) -> DriverResult<kkm_core::FnStatus> {
+        self.inner().await?.fn_status().await
+    }
+    async fn ofd_status(&mut self) -> DriverResult<kkm_core::OfdStatus> {
+        self.inner().await?.ofd_status().await
+    }
+    async fn find_document(&mut self, number: u32) -> DriverResult<kkm_core::FiscalDocument> {
+        self.inner().await?.find_document(number).await
+    }
+    async fn shift_totals(&mut self) -> DriverResult<kkm_core::ShiftTotals> {
+        self.inner().await?.shift_totals().await
+    }
+    async fn open_shift(&mut self, cashier: Option<&kkm_core::Cashier>) -> DriverResult<kkm_core::FiscalResult> {
+        self.inner().await?.open_shift(cashier).await
+    }
+    async fn close_shift(&mut self, cashier: Option<&kkm_core::Cashier>) -> DriverResult<kkm_core::FiscalResult> {
+        self.inner().await?.close_shift(cashier).await
+    }
+    async fn x_report(&mut self) -> DriverResult<()> {
+        self.inner().await?.x_report().await
+    }
+    async fn cash_in(&mut self, sum: kkm_core::Money) -> DriverResult<()> {
+        self.inner().await?.cash_in(sum).await
+    }
+    async fn cash_out(&mut self, sum: kkm_core::Money) -> DriverResult<()> {
+        self.inner().await?.cash_out(sum).await
+    }
+    async fn fiscalize(&mut self, receipt: &kkm_core::Receipt) -> DriverResult<kkm_core::FiscalResult> {
+        self.inner().await?.fiscalize(receipt).await
+    }
+    async fn cancel_receipt(&mut self) -> DriverResult<()> {
+        self.inner().await?.cancel_receipt().await
+    }
+    async fn print_last_copy(&mut self) -> DriverResult<()> {
+        self.inner().await?.print_last_copy().await
+    }
+    async fn print_text(&mut self, lines: &[String]) -> DriverResult<()> {
+        self.inner().await?.print_text(lines).await
+    }
+    async fn open_drawer(&mut self) -> DriverResult<()> {
+        self.inner().await?.open_drawer().await
+    }
+
+    async fn disconnect(&mut self) {
+        if let Some(d) = self.inner.as_mut() {
+            d.disconnect().await;
+        }
     }
 }

@@ -204,3 +204,25 @@ async fn bad_input_gets_4xx_problems() {
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     assert!(doc["paths"]["/api/v1/receipts"]["post"].is_object());
 }
+
+#[tokio::test]
+async fn model_auto_detects_a_neva_and_prints() {
+    let rig = Rig::start_with("neva-01-f", "auto", true).await;
+    let (code, job) = rig.post("/api/v1/receipts", Some("auto-1"), Some(&receipt(150_000))).await;
+    assert_eq!(code, 202, "{job}");
+    let done = rig.wait_job(job["id"].as_i64().unwrap()).await;
+    assert_eq!(done["status"], "done", "{done}");
+    assert_eq!(rig.receipts_in_fn(), 1);
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn sigterm_shuts_down_gracefully() {
+    let mut rig = Rig::start(true).await;
+    let (_, job) = rig.post("/api/v1/receipts", Some("t-1"), Some(&receipt(150_000))).await;
+    assert_eq!(rig.wait_job(job["id"].as_i64().unwrap()).await["status"], "done");
+    let pid = rig.agent_pid().unwrap();
+    std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    let status = rig.wait_agent_exit(Duration::from_secs(20)).expect("the agent exits after SIGTERM");
+    assert!(status.success(), "{status:?}");
+}

@@ -63,6 +63,11 @@ impl Rig {
     }
 
     pub async fn start_model(model: &str, auto_open_shift: bool) -> Rig {
+        Rig::start_with(model, model, auto_open_shift).await
+    }
+
+    /// `config_model` may differ from the emulated one, e.g. `auto`.
+    pub async fn start_with(model: &str, config_model: &str, auto_open_shift: bool) -> Rig {
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("emu.json");
         let (emu, v) = spawn_reading(
@@ -73,7 +78,7 @@ impl Rig {
         std::fs::write(
             &config,
             format!(
-                "listen = \"127.0.0.1:0\"\ndata_dir = {:?}\n[policy]\nauto_open_shift = {auto_open_shift}\n[[devices]]\nid = \"k1\"\nmodel = \"{model}\"\nport = \"{}\"\n",
+                "listen = \"127.0.0.1:0\"\ndata_dir = {:?}\n[policy]\nauto_open_shift = {auto_open_shift}\n[[devices]]\nid = \"k1\"\nmodel = \"{config_model}\"\nport = \"{}\"\n",
                 dir.path().join("data"),
                 v[0]
             ),
@@ -98,6 +103,23 @@ impl Rig {
         self.base = v[0].split_whitespace().next().unwrap().trim_end_matches('/').to_string();
         self.token = std::fs::read_to_string(self.dir.path().join("data/token")).unwrap();
         self.agent = Some(agent);
+    }
+
+    pub fn agent_pid(&self) -> Option<u32> {
+        self.agent.as_ref().map(|p| p.0.id())
+    }
+
+    /// Waits (bounded) for the agent to exit by itself; returns its exit status.
+    pub fn wait_agent_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let started = Instant::now();
+        let agent = self.agent.as_mut()?;
+        while started.elapsed() < within {
+            if let Ok(Some(status)) = agent.0.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
     }
 
     pub fn kill_agent(&mut self) {
