@@ -9,7 +9,7 @@
 
 use crate::emulate::{EmulatedModel, EmulatorOptions};
 use clap::{Parser, Subcommand};
-use kkm_core::{DriverError, Money, ProtocolFamily, Receipt};
+use kkm_core::{DriverError, Money, Receipt};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -77,6 +77,9 @@ pub struct EmulateArgs {
     /// On a PTY, hear only a host at this line speed (for testing speed detection).
     #[arg(long)]
     pub baud: Option<u32>,
+    /// Neva-01-F: speak the older ATOL v2 link layer (STX/ETX) instead of v3.
+    #[arg(long)]
+    pub atol_v2: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -89,7 +92,7 @@ pub struct DeviceArgs {
     pub model: String,
     #[arg(long)]
     pub baud: Option<u32>,
-    /// Override the model's protocol family: `shtrih` or `atol`.
+    /// Override the model's protocol: `shtrih`, `atol` or `atol-v2`.
     #[arg(long)]
     pub protocol: Option<String>,
     /// Machine-readable output.
@@ -249,6 +252,7 @@ async fn emulate(a: EmulateArgs) -> Result<(), CliError> {
         control,
         faults,
         baud: a.baud,
+        atol_v2: a.atol_v2,
         serial: a.serial,
         serial_lost: a.serial_lost,
         echo_tape: !a.quiet,
@@ -298,13 +302,13 @@ pub fn read_receipt(path: &std::path::Path) -> Result<Receipt, CliError> {
     })
 }
 
-pub fn parse_protocol(text: Option<&str>) -> Result<Option<ProtocolFamily>, CliError> {
+pub fn parse_protocol(text: Option<&str>) -> Result<Option<crate::devices::Protocol>, CliError> {
     match text {
         None => Ok(None),
-        Some("shtrih") => Ok(Some(ProtocolFamily::Shtrih)),
-        Some("atol") => Ok(Some(ProtocolFamily::Atol)),
-        Some(other) => Err(CliError::new("cli.protocol_invalid", format!("Неизвестный протокол {other:?}"),
-            format!("Unknown protocol {other:?}"), "Укажите --protocol shtrih или --protocol atol.")),
+        Some(t) => crate::devices::Protocol::parse(t).map(Some).ok_or_else(|| {
+            CliError::new("cli.protocol_invalid", format!("Неизвестный протокол {t:?}"), format!("Unknown protocol {t:?}"),
+                "Укажите --protocol shtrih, atol или atol-v2.")
+        }),
     }
 }
 

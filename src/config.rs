@@ -12,7 +12,7 @@
 //! model = "azur-01f"        # or "neva-01-f", or "auto" to detect
 //! port = "COM3"              # or "/dev/ttyACM0", or "tcp:192.168.137.111:7778"
 //! # baud = 115200
-//! # protocol = "shtrih"      # override the model's protocol family: "shtrih" | "atol"
+//! # protocol = "shtrih"      # override the model's protocol: "shtrih" | "atol" | "atol-v2"
 //! # operator_password = 30
 //! # admin_password = 30
 //! ```
@@ -133,8 +133,8 @@ impl Config {
                 return bad("config.port_invalid", format!("Неверный порт у ККТ {:?}: {e}", d.id), format!("Bad port for {:?}: {e}", d.id));
             }
             if let Some(p) = &d.protocol {
-                if p != "shtrih" && p != "atol" {
-                    return bad("config.protocol_invalid", format!("protocol должен быть shtrih или atol, а не {p:?}"), format!("protocol must be shtrih or atol, not {p:?}"));
+                if crate::devices::Protocol::parse(p).is_none() {
+                    return bad("config.protocol_invalid", format!("protocol должен быть shtrih, atol или atol-v2, а не {p:?}"), format!("protocol must be shtrih, atol or atol-v2, not {p:?}"));
                 }
             }
             if let Some(b) = d.baud {

@@ -46,11 +46,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     for d in &config.devices {
         let spec = kkm_core::port::PortSpec::parse(&d.port)
             .map_err(|e| start_err("config.port_invalid", "Неверный порт", "Bad port", e))?;
-        let protocol = match d.protocol.as_deref() {
-            Some("atol") => Some(kkm_core::ProtocolFamily::Atol),
-            Some("shtrih") => Some(kkm_core::ProtocolFamily::Shtrih),
-            _ => None,
-        };
+        let protocol = d.protocol.as_deref().and_then(crate::devices::Protocol::parse);
         let driver = crate::devices::open_driver_with_passwords(&d.model, protocol, &spec, d.baud, d.operator_password, d.admin_password)
             .map_err(|e| start_err("config.device_invalid", "Неверная ККТ в настройках", "Bad device in the config", e))?;
         let limits = driver.profile().limits;

@@ -16,6 +16,25 @@ pub fn profile(key: &str) -> Option<&'static ModelProfile> {
     profiles().into_iter().find(|p| p.key.eq_ignore_ascii_case(key))
 }
 
+/// A protocol choice from config or the command line: `shtrih`, `atol` (v3 link) or
+/// `atol-v2` (the older STX/ETX link).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Protocol {
+    pub family: ProtocolFamily,
+    pub atol_v2: bool,
+}
+
+impl Protocol {
+    pub fn parse(text: &str) -> Option<Protocol> {
+        Some(match text {
+            "shtrih" => Protocol { family: ProtocolFamily::Shtrih, atol_v2: false },
+            "atol" | "atol-v3" => Protocol { family: ProtocolFamily::Atol, atol_v2: false },
+            "atol-v2" => Protocol { family: ProtocolFamily::Atol, atol_v2: true },
+            _ => return None,
+        })
+    }
+}
+
 fn unknown_model(key: &str) -> DriverError {
     DriverError::Invalid(kkm_core::ValidationError {
         code: "config.unknown_model",
@@ -27,7 +46,7 @@ fn unknown_model(key: &str) -> DriverError {
 /// Opens (lazily: no I/O happens here) a driver for `model` on `port`.
 pub fn open_driver(
     model: &str,
-    protocol: Option<ProtocolFamily>,
+    protocol: Option<Protocol>,
     port: &PortSpec,
     baud: Option<u32>,
 ) -> Result<DriverBox, DriverError> {
@@ -37,7 +56,7 @@ pub fn open_driver(
 /// As [`open_driver`], with the operator and administrator passwords from config.
 pub fn open_driver_with_passwords(
     model: &str,
-    protocol: Option<ProtocolFamily>,
+    protocol: Option<Protocol>,
     port: &PortSpec,
     baud: Option<u32>,
     operator: Option<u32>,
@@ -47,13 +66,16 @@ pub fn open_driver_with_passwords(
         return Ok(Box::new(AutoDriver::new(port.clone())));
     }
     let profile = profile(model).ok_or_else(|| unknown_model(model))?;
-    match protocol.unwrap_or(profile.family) {
+    let atol_v2 = protocol.is_some_and(|p| p.atol_v2);
+    match protocol.map_or(profile.family, |p| p.family) {
         ProtocolFamily::Shtrih => Ok(Box::new(
             kkm_shtrih::ShtrihDriver::new(port.clone(), baud, profile)
                 .with_passwords(operator.unwrap_or(30), admin.unwrap_or(30)),
         )),
         ProtocolFamily::Atol => Ok(Box::new(
-            kkm_atol::AtolDriver::new(port.clone(), baud, profile).with_password(admin.or(operator).unwrap_or(30)),
+            kkm_atol::AtolDriver::new(port.clone(), baud, profile)
+                .with_password(admin.or(operator).unwrap_or(30))
+                .with_link(if atol_v2 { kkm_atol::driver::LinkVersion::V2 } else { kkm_atol::driver::LinkVersion::V3 }),
         )),
     }
 }
@@ -75,7 +97,8 @@ impl AutoDriver {
             let d = crate::diagnostics::detect::detect(&self.port, std::time::Duration::from_secs(30)).await?;
             let key = d.profile.ok_or(DriverError::Unsupported("detected a model kkm-agent has no profile for"))?;
             tracing::info!(port = %self.port, model = key, baud = ?d.baud, "detected {} ({})", d.model_name, d.link);
-            self.inner = Some(open_driver(key, Some(d.protocol), &self.port, d.baud)?);
+            let protocol = Protocol { family: d.protocol, atol_v2: d.link == "atol-v2" };
+            self.inner = Some(open_driver(key, Some(protocol), &self.port, d.baud)?);
         }
         self.inner.as_mut().ok_or(DriverError::Unsupported("no driver"))
     }

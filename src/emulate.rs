@@ -55,6 +55,8 @@ pub struct EmulatorOptions {
     pub serial_lost: bool,
     /// Print documents (the paper tape) to stdout.
     pub echo_tape: bool,
+    /// Neva-01-F only: speak the older ATOL v2 link layer instead of v3.
+    pub atol_v2: bool,
 }
 
 impl EmulatorOptions {
@@ -70,6 +72,7 @@ impl EmulatorOptions {
             serial: None,
             serial_lost: false,
             echo_tape: false,
+            atol_v2: false,
         }
     }
 }
@@ -125,7 +128,11 @@ pub async fn start(opts: EmulatorOptions) -> std::io::Result<RunningEmulator> {
                 .await?
         }
         EmulatedModel::Neva01F => {
-            listen::start(&opts.listen, opts.baud, emulator.clone(), Arc::new(kkm_atol::emulator::AtolEmulator::neva_01_f())).await?
+            listen::start(&opts.listen, opts.baud, emulator.clone(), Arc::new(kkm_atol::emulator::AtolEmulator::neva_01_f().with_link(if opts.atol_v2 {
+                kkm_atol::driver::LinkVersion::V2
+            } else {
+                kkm_atol::driver::LinkVersion::V3
+            }))).await?
         }
     };
     let mut tasks = vec![endpoint.task];

@@ -35,6 +35,15 @@ async fn neva_over_pty_at_57600() {
 }
 
 #[tokio::test]
+async fn neva_on_the_v2_link_over_pty() {
+    let emu = emulate::start(EmulatorOptions { atol_v2: true, baud: Some(19_200), ..EmulatorOptions::new(EmulatedModel::Neva01F, Listen::Pty) })
+        .await
+        .unwrap();
+    let d = detect::detect(&PortSpec::parse(&emu.port).unwrap(), Duration::from_secs(60)).await.unwrap();
+    assert_eq!((d.protocol, d.link, d.baud, d.profile), (ProtocolFamily::Atol, "atol-v2", Some(19_200), Some("neva-01-f")));
+}
+
+#[tokio::test]
 async fn azur_over_tcp() {
     check(EmulatedModel::Azur01F, Listen::Tcp("127.0.0.1:0".parse().unwrap()), None, ProtocolFamily::Shtrih, "azur-01f").await;
 }

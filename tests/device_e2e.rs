@@ -15,6 +15,8 @@ use kkm_emu::{FaultSpec, Listen};
 enum Wire {
     Pty,
     Tcp,
+    /// A pty with the emulator and the driver on the older ATOL v2 link layer.
+    PtyAtolV2,
 }
 
 struct Rig {
@@ -25,14 +27,16 @@ struct Rig {
 
 async fn rig(model: EmulatedModel, wire: Wire) -> Rig {
     let listen = match wire {
-        Wire::Pty => Listen::Pty,
+        Wire::Pty | Wire::PtyAtolV2 => Listen::Pty,
         Wire::Tcp => Listen::Tcp("127.0.0.1:0".parse().unwrap()),
     };
-    let emu = emulate::start(EmulatorOptions::new(model, listen))
+    let v2 = matches!(wire, Wire::PtyAtolV2);
+    let emu = emulate::start(EmulatorOptions { atol_v2: v2, ..EmulatorOptions::new(model, listen) })
     .await
     .expect("emulator starts");
     let spec = PortSpec::parse(&emu.port).unwrap();
-    let driver = kkm_agent::devices::open_driver(model.key(), None, &spec, None).expect("driver for model");
+    let protocol = v2.then(|| kkm_agent::devices::Protocol::parse("atol-v2").unwrap());
+    let driver = kkm_agent::devices::open_driver(model.key(), protocol, &spec, None).expect("driver for model");
     Rig { emu, driver, model }
 }
 
@@ -191,6 +195,7 @@ macro_rules! matrix {
         mod azur_tcp { use super::*; $( #[tokio::test] async fn $name() { super::$name(EmulatedModel::Azur01F, Wire::Tcp).await } )* }
         mod neva_pty { use super::*; $( #[tokio::test] async fn $name() { super::$name(EmulatedModel::Neva01F, Wire::Pty).await } )* }
         mod neva_tcp { use super::*; $( #[tokio::test] async fn $name() { super::$name(EmulatedModel::Neva01F, Wire::Tcp).await } )* }
+        mod neva_v2_pty { use super::*; $( #[tokio::test] async fn $name() { super::$name(EmulatedModel::Neva01F, Wire::PtyAtolV2).await } )* }
     };
 }
 

@@ -9,6 +9,7 @@ use crate::bcd;
 use crate::commands::*;
 use crate::errors::{device_error, SHIFT_CLOSED};
 use crate::link::V3Link;
+use crate::link_v2::V2Link;
 use async_trait::async_trait;
 use kkm_core::error::{DriverError, DriverResult};
 use kkm_core::port::{self, PortSpec};
@@ -16,13 +17,35 @@ use kkm_core::wire::Cursor;
 use kkm_core::*;
 use std::time::Duration;
 
+/// Which ATOL link layer to speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkVersion {
+    V3,
+    V2,
+}
+
+enum Link {
+    V3(V3Link),
+    V2(V2Link),
+}
+
+impl Link {
+    async fn task(&mut self, task: &[u8], wait: Duration) -> DriverResult<Vec<u8>> {
+        match self {
+            Link::V3(l) => l.task(task, wait).await,
+            Link::V2(l) => l.task(task, wait).await,
+        }
+    }
+}
+
 pub struct AtolDriver {
     port: PortSpec,
+    version: LinkVersion,
     baud: u32,
     profile: &'static ModelProfile,
     /// Mode password (default 30), sent as 4 BCD bytes.
     password: u32,
-    link: Option<V3Link>,
+    link: Option<Link>,
     mode: Option<u8>,
 }
 
@@ -38,7 +61,20 @@ fn datetime_field(c: &mut Cursor) -> DriverResult<time::PrimitiveDateTime> {
 
 impl AtolDriver {
     pub fn new(port: PortSpec, baud: Option<u32>, profile: &'static ModelProfile) -> AtolDriver {
-        AtolDriver { port, baud: baud.unwrap_or(profile.default_baud), profile, password: 30, link: None, mode: None }
+        AtolDriver {
+            port,
+            version: LinkVersion::V3,
+            baud: baud.unwrap_or(profile.default_baud),
+            profile,
+            password: 30,
+            link: None,
+            mode: None,
+        }
+    }
+
+    pub fn with_link(mut self, version: LinkVersion) -> AtolDriver {
+        self.version = version;
+        self
     }
 
     pub fn with_password(mut self, password: u32) -> AtolDriver {
@@ -50,10 +86,15 @@ impl AtolDriver {
     async fn call(&mut self, cmd: u8, params: &[u8]) -> DriverResult<Vec<u8>> {
         if self.link.is_none() {
             let stream = port::open(&self.port, self.baud, Duration::from_secs(5)).await?;
-            let mut link = V3Link::new(stream);
-            // Clear tasks left from an earlier connection; recovery uses the ФН instead.
-            let _ = link.abort(Duration::from_millis(800)).await?;
-            self.link = Some(link);
+            self.link = Some(match self.version {
+                LinkVersion::V3 => {
+                    let mut link = V3Link::new(stream);
+                    // Clear tasks left from an earlier connection; recovery uses the ФН instead.
+                    let _ = link.abort(Duration::from_millis(800)).await?;
+                    Link::V3(link)
+                }
+                LinkVersion::V2 => Link::V2(V2Link::new(stream)),
+            });
             self.mode = None;
         }
         let Some(link) = self.link.as_mut() else { return Err(DriverError::Protocol("no link".into())) };

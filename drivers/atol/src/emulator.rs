@@ -19,11 +19,18 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 pub struct AtolEmulator {
     model_id: u8,
     name: &'static str,
+    link: crate::driver::LinkVersion,
 }
 
 impl AtolEmulator {
     pub fn neva_01_f() -> AtolEmulator {
-        AtolEmulator { model_id: 200, name: "НЕВА-01-Ф" }
+        AtolEmulator { model_id: 200, name: "НЕВА-01-Ф", link: crate::driver::LinkVersion::V3 }
+    }
+
+    /// The same unit speaking the older v2 link layer.
+    pub fn with_link(mut self, link: crate::driver::LinkVersion) -> AtolEmulator {
+        self.link = link;
+        self
     }
 }
 
@@ -362,6 +369,9 @@ impl WireDevice for AtolEmulator {
     type Session = Session;
 
     async fn serve(&self, emu: &Arc<Emulator>, stream: &mut BoxStream, session: &mut Session) -> LinkOutcome {
+        if self.link == crate::driver::LinkVersion::V2 {
+            return self.serve_v2(emu, stream, session).await;
+        }
         let mut buf: Vec<u8> = Vec::new();
         let mut chunk = [0u8; 512];
         loop {
@@ -412,6 +422,138 @@ impl WireDevice for AtolEmulator {
                     }
                     buf.extend_from_slice(&chunk[..n]);
                 }
+            }
+        }
+    }
+}
+
+async fn byte(stream: &mut BoxStream, wait: Option<std::time::Duration>) -> Option<Option<u8>> {
+    let mut b = [0u8; 1];
+    let r = match wait {
+        Some(w) => match tokio::time::timeout(w, stream.read(&mut b)).await {
+            Err(_) => return Some(None),
+            Ok(r) => r,
+        },
+        None => stream.read(&mut b).await,
+    };
+    match r {
+        Ok(1) => Some(Some(b[0])),
+        _ => None,
+    }
+}
+
+async fn put(stream: &mut BoxStream, b: &[u8]) -> bool {
+    stream.write_all(b).await.is_ok() && stream.flush().await.is_ok()
+}
+
+impl AtolEmulator {
+    /// The v2 device side: ENQ/ACK to take the line, ACK/NAK per frame, EOT to give it
+    /// back; then the device takes the line to answer. No buffer: a lost answer is lost.
+    async fn serve_v2(&self, emu: &Arc<Emulator>, stream: &mut BoxStream, session: &mut Session) -> LinkOutcome {
+        use crate::v2::{self as v2c, ACK as A, ENQ as E, EOT as T, NAK as N};
+        let short = Some(std::time::Duration::from_millis(500));
+        loop {
+            let Some(Some(b)) = byte(stream, None).await else { return LinkOutcome::Closed };
+            if b != E {
+                continue;
+            }
+            if !put(stream, &[A]).await {
+                return LinkOutcome::Closed;
+            }
+            // Read the host's frame; after a NAK the host sends it again on the same line.
+            let mut accepted = None;
+            for _ in 0..8 {
+                let mut buf = Vec::new();
+                let data = loop {
+                    match byte(stream, short).await {
+                        None => return LinkOutcome::Closed,
+                        Some(None) => break None,
+                        Some(Some(x)) => buf.push(x),
+                    }
+                    match v2c::decode(&buf) {
+                        Ok((d, _)) => break Some(Ok(d)),
+                        Err(v2c::V2Error::Incomplete) if buf.len() < 4096 => {}
+                        Err(v2c::V2Error::NotAFrame) if buf.len() == 1 => {
+                            // The host started over: grant the line again.
+                            if buf[0] == E && !put(stream, &[A]).await {
+                                return LinkOutcome::Closed;
+                            }
+                            buf.clear();
+                        }
+                        Err(_) => break Some(Err(())),
+                    }
+                };
+                let task = match data {
+                    None => break,
+                    Some(Err(())) => {
+                        if !put(stream, &[N]).await {
+                            return LinkOutcome::Closed;
+                        }
+                        continue;
+                    }
+                    Some(Ok(task)) => task,
+                };
+                let (cmd, params) = match task.as_slice() {
+                    [_, _, cmd, params @ ..] => (*cmd, params.to_vec()),
+                    _ => break,
+                };
+                let op = classify(cmd);
+                if emu.on_request(op) == RequestFault::Nak {
+                    if !put(stream, &[N]).await {
+                        return LinkOutcome::Closed;
+                    }
+                    continue;
+                }
+                accepted = Some((cmd, params, op));
+                break;
+            }
+            let Some((cmd, params, op)) = accepted else { continue };
+            if !put(stream, &[A]).await {
+                return LinkOutcome::Closed;
+            }
+            let _ = byte(stream, short).await; // EOT
+            let answer = {
+                let mut core = emu.core();
+                self.execute(&mut core, session, cmd, &params).unwrap_or_else(|code| vec![ANSWER_U, code])
+            };
+            let delay = emu.answer_delay();
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            let fault = emu.on_answer(op);
+            match fault {
+                AnswerFault::Lose => continue,
+                AnswerFault::DropLink(d) => return LinkOutcome::Down(d),
+                AnswerFault::PowerCut(d) => return LinkOutcome::PowerCut(d),
+                AnswerFault::Send | AnswerFault::Corrupt => {}
+            }
+            // Take the line and answer.
+            if !put(stream, &[E]).await {
+                return LinkOutcome::Closed;
+            }
+            if byte(stream, Some(std::time::Duration::from_secs(2))).await != Some(Some(A)) {
+                continue;
+            }
+            let good = v2c::encode(&answer);
+            let mut first = good.clone();
+            if fault == AnswerFault::Corrupt {
+                if let Some(last) = first.last_mut() {
+                    *last ^= 0x55;
+                }
+            }
+            let mut frame = first;
+            for _ in 0..3 {
+                if !put(stream, &frame).await {
+                    return LinkOutcome::Closed;
+                }
+                match byte(stream, short).await {
+                    Some(Some(A)) => break,
+                    None => return LinkOutcome::Closed,
+                    _ => frame = good.clone(),
+                }
+            }
+            if !put(stream, &[T]).await {
+                return LinkOutcome::Closed;
             }
         }
     }

@@ -8,7 +8,7 @@
 //!   buffer commands (ADD/ACK/REQ/ABORT). Pure codec.
 //! * [`v2`]: the older STX/ETX/DLE framing with an XOR check. Pure codec.
 //! * [`bcd`]: packed-BCD money, quantities and dates; CP866 text.
-//! * [`link`]: the v3 task session over any byte stream.
+//! * [`link`]: the v3 task session over any byte stream; [`link_v2`]: the v2 session.
 //! * [`commands`], [`errors`], [`profile`]: command codes, explained errors, Neva-01-F.
 //! * [`driver`]: [`driver::AtolDriver`], the `FiscalDriver` for this family.
 //! * [`probe`]: harmless identification over v3 and v2, for detection.
@@ -20,6 +20,7 @@ pub mod driver;
 pub mod emulator;
 pub mod errors;
 pub mod link;
+pub mod link_v2;
 pub mod probe;
 pub mod profile;
 pub mod v2;
