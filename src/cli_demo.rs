@@ -43,7 +43,7 @@ pub async fn demo(model: EmulatedModel, once: bool) -> Result<(), CliError> {
         Err(e) => return Err(err(e.code, e)),
     };
     println!("Эмулятор {} на порту {}", model.key(), emu.port);
-    println!("Агент: http://{}/  (страница кассира)", running.addr);
+    println!("Агент: http://{}/#token={}  (страница кассира)", running.addr, running.token);
     let receipt: kkm_core::Receipt = serde_json::from_str(include_str!("../tests/fixtures/receipt-sale.json"))
         .map_err(|e| err("receipt.json_invalid", e))?;
     let store = running.store.clone();

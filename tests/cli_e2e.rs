@@ -112,3 +112,13 @@ fn bad_input_is_explained_not_a_backtrace() {
     let (ok, _, err) = device(&emu.port, "azur-01f", &["receipt", "Cargo.toml"]);
     assert!(!ok && err.contains("receipt.json_invalid"), "{err}");
 }
+
+#[test]
+fn demo_once_prints_a_fiscal_receipt_through_the_daemon() {
+    let out = Command::new(BIN).args(["demo", "--once"]).output().expect("demo runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("Чек напечатан: ФД № 3, ФП "), "{stdout}");
+    assert!(stdout.contains("#token="), "the page link carries the token: {stdout}");
+    assert!(stdout.contains("curl -s -H 'Authorization: Bearer "), "{stdout}");
+}
