@@ -187,6 +187,9 @@ async fn bad_input_gets_4xx_problems() {
     let huge = "x".repeat(300 * 1024);
     let r = client.post(&url).bearer_auth(&rig.token).header("Idempotency-Key", "big").body(huge).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 413);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(p["code"], "request.body_too_large");
     // Security.
     let r = client.get(format!("{}/api/v1/devices", rig.base)).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 401);

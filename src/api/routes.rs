@@ -7,6 +7,7 @@ use crate::queue::store::JobFilter;
 use crate::queue::worker::DeviceState;
 use crate::queue::{Job, JobRequest, JobStatus, StoreError};
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -93,6 +94,18 @@ fn idempotency_key(h: &HeaderMap) -> Result<String, Problem> {
     Ok(k.to_string())
 }
 
+/// The body, or a problem+json 413/400 when it is too large or unreadable.
+fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Problem> {
+    body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "request.body_too_large", "Запрос слишком большой (больше 256 КБ)", "Request body over 256 KiB")
+        } else {
+            Problem::new(StatusCode::BAD_REQUEST, "request.body_unreadable", "Не удалось прочитать тело запроса", "Cannot read the request body")
+                .detail(e.body_text())
+        }
+    })
+}
+
 fn parse_json<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, Problem> {
     serde_json::from_slice(body).map_err(|e| {
         Problem::new(StatusCode::BAD_REQUEST, "request.json_invalid", format!("Неверный JSON: {e}"), format!("Invalid JSON: {e}"))
@@ -139,8 +152,13 @@ async fn enqueue(s: &AppState, device: Option<&str>, headers: &HeaderMap, req: J
     ("Idempotency-Key" = String, Header, description = "Client key, unique per device")),
     responses((status = 202, body = Object, description = "Job accepted"), (status = 200, body = Object, description = "Same key, same job"),
         (status = 409, body = Problem), (status = 422, body = Problem), (status = 400, body = Problem), (status = 401, body = Problem)))]
-pub async fn submit_receipt(State(s): State<AppState>, Query(q): Query<DeviceQuery>, headers: HeaderMap, body: Bytes) -> Result<Response, Problem> {
-    let receipt: Receipt = parse_json(&body)?;
+pub async fn submit_receipt(
+    State(s): State<AppState>,
+    Query(q): Query<DeviceQuery>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Problem> {
+    let receipt: Receipt = parse_json(&body_bytes(body)?)?;
     enqueue(&s, q.device.as_deref(), &headers, JobRequest::Receipt { receipt }).await
 }
 
@@ -230,14 +248,24 @@ simple_job!(x_report, "/api/v1/x-report", JobRequest::XReport, "Prints an X-repo
 
 #[utoipa::path(post, path = "/api/v1/cash-in", request_body = CashBody, params(DeviceQuery, ("Idempotency-Key" = String, Header, description = "Client key")),
     responses((status = 202, body = Object), (status = 409, body = Problem), (status = 422, body = Problem)))]
-pub async fn cash_in(State(s): State<AppState>, Query(q): Query<DeviceQuery>, headers: HeaderMap, body: Bytes) -> Result<Response, Problem> {
-    let b: CashBody = parse_json(&body)?;
+pub async fn cash_in(
+    State(s): State<AppState>,
+    Query(q): Query<DeviceQuery>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Problem> {
+    let b: CashBody = parse_json(&body_bytes(body)?)?;
     enqueue(&s, q.device.as_deref(), &headers, JobRequest::CashIn { sum: b.sum }).await
 }
 
 #[utoipa::path(post, path = "/api/v1/cash-out", request_body = CashBody, params(DeviceQuery, ("Idempotency-Key" = String, Header, description = "Client key")),
     responses((status = 202, body = Object), (status = 409, body = Problem), (status = 422, body = Problem)))]
-pub async fn cash_out(State(s): State<AppState>, Query(q): Query<DeviceQuery>, headers: HeaderMap, body: Bytes) -> Result<Response, Problem> {
-    let b: CashBody = parse_json(&body)?;
+pub async fn cash_out(
+    State(s): State<AppState>,
+    Query(q): Query<DeviceQuery>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Problem> {
+    let b: CashBody = parse_json(&body_bytes(body)?)?;
     enqueue(&s, q.device.as_deref(), &headers, JobRequest::CashOut { sum: b.sum }).await
 }
