@@ -229,3 +229,21 @@ async fn sigterm_shuts_down_gracefully() {
     let status = rig.wait_agent_exit(Duration::from_secs(20)).expect("the agent exits after SIGTERM");
     assert!(status.success(), "{status:?}");
 }
+
+#[tokio::test]
+async fn shift_jobs_refused_by_the_shift_state_fail_instead_of_retrying() {
+    let rig = Rig::start(true).await;
+    // The emulator starts with the shift closed: closing it again is refused, once.
+    let (_, z) = rig.post("/api/v1/shift/close", Some("z-closed"), None).await;
+    let done = rig.wait_job(z["id"].as_i64().unwrap()).await;
+    assert_eq!(done["status"], "failed", "{done}");
+    assert_eq!(done["error"]["code"], "device.shift_closed");
+    let (_, o) = rig.post("/api/v1/shift/open", Some("open-1"), None).await;
+    assert_eq!(rig.wait_job(o["id"].as_i64().unwrap()).await["status"], "done");
+    let (_, o2) = rig.post("/api/v1/shift/open", Some("open-2"), None).await;
+    let again = rig.wait_job(o2["id"].as_i64().unwrap()).await;
+    assert_eq!(again["status"], "failed", "{again}");
+    // The queue is not stuck: a receipt still prints.
+    let (_, r) = rig.post("/api/v1/receipts", Some("after"), Some(&receipt(150_000))).await;
+    assert_eq!(rig.wait_job(r["id"].as_i64().unwrap()).await["status"], "done");
+}

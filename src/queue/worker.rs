@@ -347,13 +347,20 @@ impl Worker {
                 }
                 self.offline(&e)
             }
-            Err(e) => self.refused(job.id, &e),
+            Err(e) => self.refused(job.id, &e, &req),
         }
     }
 
-    /// A definite refusal: fail, retry after fixing, or park.
-    fn refused(&mut self, id: i64, e: &DriverError) -> Step {
+    /// A definite refusal: fail, retry after fixing, or park. "Recoverable" states are
+    /// fixed by the preflight before a receipt or a cash move; a shift job refused for
+    /// the shift's state (close a closed shift, open an open one) is simply refused.
+    fn refused(&mut self, id: i64, e: &DriverError, req: &JobRequest) -> Step {
+        let shift_job = matches!(req, JobRequest::OpenShift | JobRequest::CloseShift | JobRequest::XReport);
         match e.class() {
+            ErrorClass::Recoverable if shift_job => {
+                let _ = self.store.finish(id, JobStatus::Failed, None, Some(&e.into()), false);
+                Step::Progress
+            }
             ErrorClass::Rejected => {
                 let _ = self.store.finish(id, JobStatus::Failed, None, Some(&e.into()), false);
                 Step::Progress
@@ -424,7 +431,7 @@ impl Worker {
             // Nothing fiscalised: the error (if we saw one) decides.
             tracing::info!(device = %self.device, job = job.id, "ФН unchanged at {before}: job not fiscalised");
             return match failure {
-                Some(e) if !e.is_link() => self.refused(job.id, &e),
+                Some(e) if !e.is_link() => self.refused(job.id, &e, &req),
                 _ => {
                     let _ = self.store.requeue(job.id);
                     Step::Progress
