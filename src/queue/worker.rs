@@ -76,6 +76,9 @@ pub struct Worker {
     last_failure: Option<(i64, DriverError)>,
 }
 
+/// Sends of one job after which the worker stops retrying it.
+const MAX_ATTEMPTS: u32 = 12;
+
 fn reason(code: &str, ru: &str, en: &str, action: &str) -> JobError {
     JobError { code: code.into(), title_ru: ru.into(), title_en: en.into(), action_ru: action.into() }
 }
@@ -283,6 +286,18 @@ impl Worker {
     }
 
     async fn execute(&mut self, job: Job, status: &DeviceStatus) -> Step {
+        // Only queued jobs get here, and a queued job was proven not fiscalised (recovery
+        // requeues only when the ФН did not move), so giving up cannot lose a receipt.
+        if job.attempts >= MAX_ATTEMPTS {
+            let why = reason(
+                "job.too_many_attempts",
+                "Задание не удалось выполнить после многих попыток; ФН подтверждает, что чек не пробит",
+                "The job failed after many attempts; the FN confirms nothing was fiscalised",
+                "Проверьте ККТ (kkm-agent device … check) и отправьте задание заново с новым ключом.",
+            );
+            let _ = self.store.finish(job.id, JobStatus::NeedsAttention, None, Some(&why), false);
+            return Step::Progress;
+        }
         let req: JobRequest = match serde_json::from_value(job.request.clone()) {
             Ok(r) => r,
             Err(e) => {
