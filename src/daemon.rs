@@ -44,10 +44,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     let mut devices = Vec::new();
     let mut tasks = Vec::new();
     for d in &config.devices {
-        let spec = kkm_core::port::PortSpec::parse(&d.port)
-            .map_err(|e| start_err("config.port_invalid", "Неверный порт", "Bad port", e))?;
-        let protocol = d.protocol.as_deref().and_then(crate::devices::Protocol::parse);
-        let driver = crate::devices::open_driver_with_passwords(&d.model, protocol, &spec, d.baud, d.operator_password, d.admin_password)
+        let driver = crate::devices::build_driver(d)
             .map_err(|e| start_err("config.device_invalid", "Неверная ККТ в настройках", "Bad device in the config", e))?;
         let limits = driver.profile().limits;
         let (handle, task) = Worker::spawn(d.id.clone(), driver, store.clone(), config.policy.clone(), rx.clone());

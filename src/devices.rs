@@ -43,6 +43,20 @@ fn unknown_model(key: &str) -> DriverError {
     })
 }
 
+/// Builds the driver for one configured device (`[[devices]]` in the config): the seam
+/// the daemon and the CLI share. No I/O happens here; the worker opens the port.
+pub fn build_driver(dev: &crate::config::DeviceConfig) -> Result<DriverBox, DriverError> {
+    let port = PortSpec::parse(&dev.port).map_err(|e| {
+        DriverError::Invalid(kkm_core::ValidationError {
+            code: "config.port_invalid",
+            ru: format!("Неверный порт {:?} у ККТ {:?}: {e}", dev.port, dev.id),
+            en: format!("Bad port {:?} for device {:?}: {e}", dev.port, dev.id),
+        })
+    })?;
+    let protocol = dev.protocol.as_deref().and_then(Protocol::parse);
+    open_driver_with_passwords(&dev.model, protocol, &port, dev.baud, dev.operator_password, dev.admin_password)
+}
+
 /// Opens (lazily: no I/O happens here) a driver for `model` on `port`.
 pub fn open_driver(
     model: &str,
