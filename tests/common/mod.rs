@@ -160,6 +160,29 @@ impl Rig {
         (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
     }
 
+    pub async fn delete(&self, path: &str) -> (u16, Value) {
+        let resp = self.http.delete(format!("{}{path}", self.base)).bearer_auth(&self.token).send().await.unwrap();
+        (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The agent's config file (to start a second agent on the same data directory).
+    pub fn config_path(&self) -> &std::path::Path {
+        &self.config
+    }
+
+    /// Waits (bounded) until the job has the status.
+    pub async fn wait_status(&self, id: i64, status: &str) -> Value {
+        let started = Instant::now();
+        loop {
+            let (_, job) = self.get(&format!("/api/v1/receipts/{id}")).await;
+            if job["status"] == status {
+                return job;
+            }
+            assert!(started.elapsed() < Duration::from_secs(30), "job never became {status}: {job}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Waits for a job to reach a final status.
     pub async fn wait_job(&self, id: i64) -> Value {
         let started = Instant::now();
