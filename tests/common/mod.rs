@@ -135,6 +135,15 @@ impl Rig {
         answer
     }
 
+    /// A control line whose refusal is fine (e.g. `keypad cancel` with nothing open).
+    pub fn ctl_try(&self, line: &str) -> String {
+        let mut s = TcpStream::connect(&self.control).unwrap();
+        s.write_all(format!("{line}\n").as_bytes()).unwrap();
+        let mut answer = String::new();
+        BufReader::new(s).read_line(&mut answer).unwrap();
+        answer
+    }
+
     pub fn emu_state(&self) -> Value {
         serde_json::from_str(&self.ctl("state")).unwrap()
     }
