@@ -186,7 +186,16 @@ async fn cancel_never_races_the_worker() {
     let (code, _) = rig.delete(&format!("/api/v1/jobs/{}", id(&r))).await;
     rig.ctl("fault delay=0");
     let job = rig.wait_job(id(&r)).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Let the worker finish whatever it was doing with the job.
+    let started = Instant::now();
+    loop {
+        let (_, d) = rig.get("/api/v1/devices/k1").await;
+        if d["state"]["job_in_progress"].is_null() || started.elapsed() > Duration::from_secs(20) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
     let (_, job_later) = rig.get(&format!("/api/v1/receipts/{}", id(&r))).await;
     match code {
         200 => {
