@@ -44,6 +44,9 @@ pub enum Command {
     Emulate(EmulateArgs),
     /// Work with one register directly.
     Device(DeviceArgs),
+    /// Reconcile the program's figures with the shift on the register (through the
+    /// running agent): `kkm-agent reconcile --device salon --program-cash 22212,50`.
+    Reconcile(crate::cli_reconcile::ReconcileArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -133,8 +136,12 @@ pub enum DeviceAction {
     Receipt { file: PathBuf },
     /// Cancel a receipt left open on the device.
     Cancel,
-    /// Money counters of the current shift.
-    Totals,
+    /// Money counters of the current shift, without printing.
+    Totals {
+        /// Print an X-report as well.
+        #[arg(long)]
+        x_report: bool,
+    },
     /// Read a fiscal document from the ФН by number.
     Document { number: u32 },
 }
@@ -181,7 +188,7 @@ pub fn run() -> ExitCode {
             return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
         }
     };
-    let json = matches!(&cli.command, Command::Device(d) if d.json);
+    let json = matches!(&cli.command, Command::Device(d) if d.json) || matches!(&cli.command, Command::Reconcile(r) if r.json);
     let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -202,6 +209,7 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Emulate(a) => emulate(a).await,
         Command::Device(a) => crate::cli_device::run(a).await,
+        Command::Reconcile(a) => crate::cli_reconcile::run(a).await,
         Command::Serve { config } => {
             let config = load_config(config)?;
             let _guard = init_logging(&config.data_dir());

@@ -138,17 +138,25 @@ async fn act(driver: &mut DriverBox, a: &DeviceArgs) -> Result<(), CliError> {
             driver.cancel_receipt().await?;
             out(json, &serde_json::json!({"ok": true}), "Открытый чек отменён (или его не было)".into());
         }
-        DeviceAction::Totals => {
-            let t = driver.shift_totals().await?;
+        DeviceAction::Totals { x_report } => {
+            use crate::reconcile::source::{shift_documents, DeviceReader};
+            let mut read = driver.shift(*x_report).await?;
+            // The open time is the shift-open document's: read back from the ФН.
+            let docs = shift_documents(driver, None, &read.fn_serial, read.last_document).await.map_err(|e| match e {
+                crate::reconcile::source::SourceError::Driver(d) => CliError::from(d),
+                e => CliError::new("agent.internal", e.to_string(), e.to_string(), ""),
+            })?;
+            read.totals.opened_at = docs.opened_at();
+            let v = crate::api::routes::totals_view(&a.port, &read);
             if json {
-                print_json(&t);
+                print_json(&v);
             } else {
-                println!("Смена №{}, чеков: {}", t.shift_number, t.receipt_count);
-                for o in &t.by_operation {
-                    println!("  {} {}: {} ₽", o.operation.name_ru(), o.payment.name_ru(), o.sum);
+                print!("{}", totals_text(&v));
+                if let Some(Err(e)) = &read.x_report {
+                    println!("X-отчёт НЕ напечатан: {} — {}", e.title_ru, e.action_ru);
+                } else if read.x_report.is_some() {
+                    println!("X-отчёт напечатан.");
                 }
-                println!("Внесения: {} ₽, выплаты: {} ₽", t.cash_ins, t.cash_outs);
-                println!("Наличных в кассе: {} ₽", t.cash_in_drawer);
             }
         }
         DeviceAction::Document { number } => {
@@ -191,3 +199,20 @@ pub async fn ensure_shift_open(driver: &mut DriverBox) -> Result<(), CliError> {
     Ok(())
 }
 
+
+/// The shift's counters in Russian, as an X-report lays them out.
+pub fn totals_text(v: &crate::api::routes::ShiftTotalsView) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = writeln!(s, "Смена №{} ({}), открыта: {}", v.shift_number, v.shift_state,
+        v.opened_at.as_deref().map_or("неизвестно".to_string(), |t| t.replace('T', " ")));
+    let _ = writeln!(s, "{:<18} {:>14} {:>14} {:>12} {:>12} {:>12} {:>6}", "", "наличными", "безналичными", "аванс", "кредит", "иное", "чеков");
+    for (name, p) in [("Приход", &v.sale), ("Возврат прихода", &v.sale_return), ("Расход", &v.purchase), ("Возврат расхода", &v.purchase_return)] {
+        let _ = writeln!(s, "{name:<18} {:>14} {:>14} {:>12} {:>12} {:>12} {:>6}", p.cash.to_string(), p.card.to_string(),
+            p.advance.to_string(), p.credit.to_string(), p.other.to_string(), p.receipts);
+    }
+    let _ = writeln!(s, "Внесения: {} ₽, выплаты: {} ₽", v.cash_in, v.cash_out);
+    let _ = writeln!(s, "Наличных в кассе: {} ₽", v.cash_in_drawer);
+    let _ = writeln!(s, "Чеков за смену: {}; ФН {}, последний ФД №{}", v.receipt_count, v.fn_serial, v.last_document);
+    s
+}

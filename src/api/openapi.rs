@@ -10,12 +10,17 @@ use utoipa::OpenApi;
     info(title = "kkm-agent", description = "Localhost API of the fiscal-register agent. Money is integer kopecks."),
     paths(
         routes::devices, routes::device, routes::submit_receipt, routes::get_job, routes::list_jobs, routes::cancel_job,
-        routes::open_shift, routes::close_shift, routes::x_report, routes::cash_in, routes::cash_out
+        routes::open_shift, routes::close_shift, routes::x_report, routes::cash_in, routes::cash_out,
+        routes::shift_totals, routes::reconcile
     ),
     components(schemas(
         Problem, routes::DeviceView, routes::CashBody, kkm_core::Receipt, kkm_core::Item, kkm_core::Payment,
         kkm_core::Cashier, kkm_core::Customer, kkm_core::Operation, kkm_core::VatRate, kkm_core::PaymentMethod,
-        kkm_core::PaymentObject, kkm_core::PaymentType, kkm_core::TaxSystem, kkm_core::Money, kkm_core::Quantity
+        kkm_core::PaymentObject, kkm_core::PaymentType, kkm_core::TaxSystem, kkm_core::Money, kkm_core::Quantity,
+        routes::ShiftTotalsView, routes::PaymentSums, routes::ReconcileBody, crate::reconcile::ProgramInput,
+        crate::reconcile::ProgramOperation, crate::reconcile::input::OperationKind, crate::reconcile::Reconciliation,
+        crate::reconcile::Cause, crate::reconcile::Category, crate::reconcile::DocumentRef, crate::reconcile::Figures,
+        crate::reconcile::DocumentStats
     )),
     modifiers(&Bearer)
 )]

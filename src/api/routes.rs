@@ -32,6 +32,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/x-report", post(x_report))
         .route("/api/v1/cash-in", post(cash_in))
         .route("/api/v1/cash-out", post(cash_out))
+        .route("/api/v1/devices/:id/shift/totals", get(shift_totals))
+        .route("/api/v1/reconciliations", post(reconcile))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }
@@ -268,4 +270,176 @@ pub async fn cash_out(
 ) -> Result<Response, Problem> {
     let b: CashBody = parse_json(&body_bytes(body)?)?;
     enqueue(&s, q.device.as_deref(), &headers, JobRequest::CashOut { sum: b.sum }).await
+}
+
+/// A device error during a read, as a problem: the device is there but did not answer.
+fn device_problem(e: &kkm_core::DriverError) -> Problem {
+    Problem::new(StatusCode::SERVICE_UNAVAILABLE, e.code(), e.title_ru(), e.title_en()).detail(e.action_ru())
+}
+
+fn source_problem(e: crate::reconcile::source::SourceError) -> Problem {
+    match e {
+        crate::reconcile::source::SourceError::Driver(d) => device_problem(&d),
+        crate::reconcile::source::SourceError::Store(s) => internal(s),
+    }
+}
+
+fn timeout_problem() -> Problem {
+    Problem::new(
+        StatusCode::GATEWAY_TIMEOUT,
+        "device.read_timeout",
+        "ККТ не ответила вовремя: чтение итогов смены прервано",
+        "The device did not answer in time; the shift read was abandoned",
+    )
+}
+
+/// How long a reconciliation may read the device.
+const READ_BUDGET: Duration = Duration::from_secs(180);
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct TotalsQuery {
+    /// Also print an X-report on the device.
+    pub x_report: Option<bool>,
+}
+
+/// Sums of one operation by payment type, kopecks.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PaymentSums {
+    #[schema(value_type = i64)]
+    pub cash: Money,
+    /// Безналичными (card, SBP).
+    #[schema(value_type = i64)]
+    pub card: Money,
+    #[schema(value_type = i64)]
+    pub advance: Money,
+    #[schema(value_type = i64)]
+    pub credit: Money,
+    #[schema(value_type = i64)]
+    pub other: Money,
+    /// Receipts of this operation in the shift.
+    pub receipts: u32,
+}
+
+/// The shift's counters, read without printing.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ShiftTotalsView {
+    pub device: String,
+    pub shift_number: u32,
+    pub shift_state: String,
+    /// Device time of the shift-open document.
+    pub opened_at: Option<String>,
+    #[schema(value_type = i64)]
+    pub cash_in_drawer: Money,
+    #[schema(value_type = i64)]
+    pub cash_in: Money,
+    #[schema(value_type = i64)]
+    pub cash_out: Money,
+    pub sale: PaymentSums,
+    pub sale_return: PaymentSums,
+    pub purchase: PaymentSums,
+    pub purchase_return: PaymentSums,
+    pub receipt_count: u32,
+    pub fn_serial: String,
+    pub last_document: u32,
+    /// With `x_report=true`: whether the X-report printed, and why not.
+    #[schema(value_type = Option<Object>)]
+    pub x_report: Option<serde_json::Value>,
+}
+
+pub fn totals_view(device: &str, r: &crate::queue::worker::ShiftRead) -> ShiftTotalsView {
+    use kkm_core::{Operation, PaymentType};
+    let t = &r.totals;
+    let sums = |op| PaymentSums {
+        cash: t.sum(op, PaymentType::Cash),
+        card: t.sum(op, PaymentType::Electronic),
+        advance: t.sum(op, PaymentType::Prepayment),
+        credit: t.sum(op, PaymentType::Credit),
+        other: t.sum(op, PaymentType::Other),
+        receipts: t.count(op),
+    };
+    ShiftTotalsView {
+        device: device.to_string(),
+        shift_number: t.shift_number,
+        shift_state: serde_json::to_value(r.status.shift).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+        opened_at: t.opened_at.as_ref().map(kkm_core::device::dt::format),
+        cash_in_drawer: t.cash_in_drawer,
+        cash_in: t.cash_ins,
+        cash_out: t.cash_outs,
+        sale: sums(Operation::Sale),
+        sale_return: sums(Operation::SaleReturn),
+        purchase: sums(Operation::Purchase),
+        purchase_return: sums(Operation::PurchaseReturn),
+        receipt_count: t.receipt_count,
+        fn_serial: r.fn_serial.clone(),
+        last_document: r.last_document,
+        x_report: r.x_report.as_ref().map(|x| match x {
+            Ok(()) => serde_json::json!({"printed": true}),
+            Err(e) => serde_json::json!({"printed": false, "error": e}),
+        }),
+    }
+}
+
+/// The shift's counters without printing (cash in the drawer; sales, returns, purchases
+/// and purchase returns by payment type; cash-ins and cash-outs; receipts by operation;
+/// shift number and open time). `x_report=true` prints an X-report as well. The read
+/// goes through the device's worker, between jobs.
+#[utoipa::path(get, path = "/api/v1/devices/{id}/shift/totals", params(TotalsQuery),
+    responses((status = 200, body = ShiftTotalsView), (status = 404, body = Problem), (status = 503, body = Problem), (status = 504, body = Problem)))]
+pub async fn shift_totals(State(s): State<AppState>, Path(id): Path<String>, Query(q): Query<TotalsQuery>) -> Result<Json<ShiftTotalsView>, Problem> {
+    use crate::reconcile::source::{shift_documents, DeviceReader};
+    let dev = s.device(Some(&id)).ok_or_else(|| unknown_device(&id))?;
+    let mut reader = dev.handle.clone();
+    let work = async {
+        let mut read = reader.shift(q.x_report.unwrap_or(false)).await.map_err(|e| device_problem(&e))?;
+        let docs = shift_documents(&mut reader, Some(&s.store), &read.fn_serial, read.last_document).await.map_err(source_problem)?;
+        read.totals.opened_at = docs.opened_at();
+        Ok::<_, Problem>(read)
+    };
+    let read = tokio::time::timeout(READ_BUDGET, work).await.map_err(|_| timeout_problem())??;
+    Ok(Json(totals_view(&dev.id, &read)))
+}
+
+/// A reconciliation request: the device and what the program says.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReconcileBody {
+    /// Device id; may be omitted when only one device is configured.
+    pub device: Option<String>,
+    pub program: crate::reconcile::ProgramInput,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct ReconcileQuery {
+    /// `json` (default), `csv` (for the accountant) or `text` (the Russian report).
+    pub format: Option<String>,
+}
+
+/// Reconciles the program's figures with the register's shift: reads the counters and
+/// the shift's documents (cached), matches them with the agent's journal and the
+/// program's totals or operations, and explains every kopeck of the difference.
+#[utoipa::path(post, path = "/api/v1/reconciliations", request_body = ReconcileBody, params(ReconcileQuery),
+    responses((status = 200, body = crate::reconcile::Reconciliation), (status = 400, body = Problem), (status = 404, body = Problem),
+        (status = 422, body = Problem), (status = 503, body = Problem), (status = 504, body = Problem)))]
+pub async fn reconcile(State(s): State<AppState>, Query(q): Query<ReconcileQuery>, body: Result<Bytes, BytesRejection>) -> Result<Response, Problem> {
+    let format = q.format.as_deref().unwrap_or("json");
+    if !["json", "csv", "text"].contains(&format) {
+        return Err(Problem::new(StatusCode::BAD_REQUEST, "request.format_invalid", "format: json, csv или text", "format must be json, csv or text"));
+    }
+    let b: ReconcileBody = parse_json(&body_bytes(body)?)?;
+    let program = b.program.validate().map_err(|e| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, e.code, e.ru, e.en))?;
+    let dev = s.device(b.device.as_deref()).ok_or_else(|| match b.device.as_deref() {
+        Some(id) => unknown_device(id),
+        None => Problem::new(StatusCode::BAD_REQUEST, "request.device_required", "Укажите ККТ: \"device\": \"<id>\"", "Choose a device: \"device\": \"<id>\""),
+    })?;
+    let g = tokio::time::timeout(READ_BUDGET, crate::reconcile::source::gather(&dev.handle, &s.store, &dev.id))
+        .await
+        .map_err(|_| timeout_problem())?
+        .map_err(source_problem)?;
+    let r = crate::reconcile::reconcile(&g.input, &program);
+    Ok(match format {
+        "csv" => ([(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (axum::http::header::CONTENT_DISPOSITION, "attachment; filename=\"reconciliation.csv\"")], crate::reconcile::report::csv(&r)).into_response(),
+        "text" => ([(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")], crate::reconcile::report::human(&r)).into_response(),
+        _ => Json(r).into_response(),
+    })
 }

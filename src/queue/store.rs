@@ -6,7 +6,7 @@
 //! use [`Store::blocking`] so an fsync never stalls other tasks.
 
 use super::job::{Job, JobError, JobRequest, JobStatus};
-use kkm_core::{FiscalResult, Money};
+use kkm_core::{FiscalDocument, FiscalResult, Money};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -43,6 +43,16 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE jobs ADD COLUMN total INTEGER;
     ALTER TABLE jobs ADD COLUMN payments TEXT;
     UPDATE jobs SET close_sent = 1 WHERE status = 'in_flight';",
+    // Fiscal documents read back from the ФН for reconciliation, by ФН serial and number.
+    // A document never changes once the ФН has it, so a second reconciliation of the
+    // same shift reads only the documents made since.
+    "CREATE TABLE fn_documents (
+        fn_serial TEXT NOT NULL,
+        number INTEGER NOT NULL,
+        body TEXT NOT NULL,
+        read_at TEXT NOT NULL,
+        PRIMARY KEY (fn_serial, number)
+    ) WITHOUT ROWID;",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -340,6 +350,50 @@ impl Store {
     pub fn clear_copy(&self, id: i64) -> StoreResult<()> {
         self.lock().execute("UPDATE jobs SET copy_pending = 0, updated_at = ?2 WHERE id = ?1", params![id, now()])?;
         Ok(())
+    }
+
+    /// Documents of one ФН already read back, numbers `from..=to`, by number.
+    pub fn cached_documents(&self, fn_serial: &str, from: u32, to: u32) -> StoreResult<Vec<FiscalDocument>> {
+        let conn = self.lock();
+        let mut stmt =
+            conn.prepare("SELECT body FROM fn_documents WHERE fn_serial = ?1 AND number BETWEEN ?2 AND ?3 ORDER BY number")?;
+        let rows = stmt.query_map(params![fn_serial, from, to], |r| r.get::<_, String>(0))?;
+        let mut docs = Vec::new();
+        for body in rows {
+            // A row this version cannot read is read again from the device.
+            if let Ok(d) = serde_json::from_str::<FiscalDocument>(&body?) {
+                docs.push(d);
+            }
+        }
+        Ok(docs)
+    }
+
+    /// Remembers documents read back from the ФН `fn_serial`.
+    pub fn cache_documents(&self, fn_serial: &str, docs: &[FiscalDocument]) -> StoreResult<()> {
+        let conn = self.lock();
+        let tx = conn.unchecked_transaction()?;
+        let t = now();
+        for d in docs {
+            let body = serde_json::to_string(d).map_err(|e| StoreError::Db(e.to_string()))?;
+            tx.execute(
+                "INSERT OR REPLACE INTO fn_documents (fn_serial, number, body, read_at) VALUES (?1, ?2, ?3, ?4)",
+                params![fn_serial, d.number, body, t],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// A device's jobs for reconciliation: those created at or after `since` (RFC 3339),
+    /// and every job still waiting or in flight whenever it was created.
+    pub fn jobs_since(&self, device: &str, since: &str) -> StoreResult<Vec<Job>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM jobs WHERE device = ?1 AND (created_at >= ?2 OR status IN ('queued', 'in_flight')
+             OR updated_at >= ?2) ORDER BY id"
+        ))?;
+        let rows = stmt.query_map(params![device, since], row_to_job)?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
     /// Cancels a job that has not started.

@@ -31,7 +31,8 @@ use kkm_core::{Condition, DeviceStatus, DriverBox, DriverError, ErrorClass, Fisc
 use serde::Serialize;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{watch, Notify};
+use kkm_core::{FiscalDocument, ShiftTotals};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
 
 /// What the API shows about a device.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -48,11 +49,48 @@ pub struct DeviceState {
 pub struct WorkerHandle {
     pub state: Arc<Mutex<DeviceState>>,
     pub notify: Arc<Notify>,
+    /// Reads for the API (reconciliation): the worker owns the port, so they run
+    /// between its steps and never interleave with a print.
+    requests: mpsc::Sender<DeviceRequest>,
+}
+
+/// A read the API asks of the device, run by its worker between jobs.
+pub enum DeviceRequest {
+    /// The shift's counters, the ФН's serial and last document; optionally an X-report.
+    Shift { x_report: bool, reply: oneshot::Sender<Result<ShiftRead, DriverError>> },
+    /// Fiscal documents by number (at most [`MAX_DOCUMENTS_PER_REQUEST`]).
+    Documents { numbers: Vec<u32>, reply: oneshot::Sender<Result<Vec<FiscalDocument>, DriverError>> },
+}
+
+/// Documents read in one worker step; larger reads are split so jobs are not held up.
+pub const MAX_DOCUMENTS_PER_REQUEST: usize = 16;
+
+/// What [`DeviceRequest::Shift`] answers.
+#[derive(Debug, Clone)]
+pub struct ShiftRead {
+    pub totals: ShiftTotals,
+    pub status: DeviceStatus,
+    pub fn_serial: String,
+    pub last_document: u32,
+    /// With `x_report`: whether it printed.
+    pub x_report: Option<Result<(), JobError>>,
 }
 
 impl WorkerHandle {
     pub fn snapshot(&self) -> DeviceState {
         self.state.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Sends a read to the worker and waits for its answer.
+    pub async fn request<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, DriverError>>) -> DeviceRequest,
+    ) -> Result<T, DriverError> {
+        let (tx, rx) = oneshot::channel();
+        let gone = || DriverError::Protocol("the device worker stopped".into());
+        self.requests.send(make(tx)).await.map_err(|_| gone())?;
+        self.notify.notify_one();
+        rx.await.map_err(|_| gone())?
     }
 }
 
@@ -81,6 +119,7 @@ pub struct Worker {
     store: Store,
     policy: Policy,
     handle: WorkerHandle,
+    requests: mpsc::Receiver<DeviceRequest>,
     parked: Option<(ParkCause, Instant)>,
     /// The error that left the in-flight job unresolved, if this process saw it.
     last_failure: Option<(i64, DriverError)>,
@@ -142,8 +181,19 @@ impl Worker {
         policy: Policy,
         shutdown: watch::Receiver<bool>,
     ) -> (WorkerHandle, tokio::task::JoinHandle<()>) {
-        let handle = WorkerHandle { state: Arc::default(), notify: Arc::new(Notify::new()) };
-        let w = Worker { device, driver, store, policy, handle: handle.clone(), parked: None, last_failure: None, unreadable: (0, 0) };
+        let (tx, requests) = mpsc::channel(16);
+        let handle = WorkerHandle { state: Arc::default(), notify: Arc::new(Notify::new()), requests: tx };
+        let w = Worker {
+            device,
+            driver,
+            store,
+            policy,
+            handle: handle.clone(),
+            requests,
+            parked: None,
+            last_failure: None,
+            unreadable: (0, 0),
+        };
         let task = tokio::spawn(w.run(shutdown));
         (handle, task)
     }
@@ -157,6 +207,10 @@ impl Worker {
         loop {
             if *shutdown.borrow() {
                 break;
+            }
+            // Reads for the API run between steps, never inside one.
+            while let Ok(r) = self.requests.try_recv() {
+                self.serve(r).await;
             }
             // A step is never interrupted: a job in flight finishes (or stays in flight
             // for recovery) before shutdown is honoured.
@@ -173,14 +227,58 @@ impl Worker {
                     backoff
                 }
             };
-            tokio::select! {
-                _ = self.handle.notify.notified() => {}
-                _ = tokio::time::sleep(wait) => {}
-                _ = shutdown.changed() => {}
+            let request = tokio::select! {
+                _ = self.handle.notify.notified() => None,
+                r = self.requests.recv() => r,
+                _ = tokio::time::sleep(wait) => None,
+                _ = shutdown.changed() => None,
+            };
+            if let Some(r) = request {
+                self.serve(r).await;
             }
         }
         self.driver.disconnect().await;
         tracing::info!(device = %self.device, "worker stopped");
+    }
+
+    /// Answers one read for the API. Reads do not print (except the X-report asked for)
+    /// and change nothing in the ФН, so they are safe between any two steps.
+    async fn serve(&mut self, r: DeviceRequest) {
+        match r {
+            DeviceRequest::Shift { x_report, reply } => {
+                let read = self.read_shift(x_report).await;
+                let _ = reply.send(read);
+            }
+            DeviceRequest::Documents { numbers, reply } => {
+                let mut docs = Vec::with_capacity(numbers.len());
+                let mut failed = None;
+                for n in numbers.into_iter().take(MAX_DOCUMENTS_PER_REQUEST) {
+                    match self.driver.find_document(n).await {
+                        Ok(d) => docs.push(d),
+                        Err(e) => {
+                            failed = Some(e);
+                            break;
+                        }
+                    }
+                }
+                let _ = reply.send(match failed {
+                    Some(e) => Err(e),
+                    None => Ok(docs),
+                });
+            }
+        }
+    }
+
+    async fn read_shift(&mut self, x_report: bool) -> Result<ShiftRead, DriverError> {
+        let status = self.driver.status().await?;
+        let totals = self.driver.shift_totals().await?;
+        let fs = self.driver.fn_status().await?;
+        let printed = if x_report {
+            Some(self.driver.x_report().await.map_err(|e| JobError::from(&e)))
+        } else {
+            None
+        };
+        Ok(ShiftRead { totals, status, fn_serial: fs.serial, last_document: fs.last_document_number, x_report: printed })
     }
 
     fn offline(&mut self, e: &DriverError) -> Step {

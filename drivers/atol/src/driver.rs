@@ -347,9 +347,12 @@ impl FiscalDriver for AtolDriver {
         let shift_number = self.status().await?.shift_number;
         let mut by_operation = Vec::new();
         let mut receipt_count = 0;
+        let mut receipts_by_operation = Vec::new();
         for op in [Operation::Sale, Operation::SaleReturn, Operation::Purchase, Operation::PurchaseReturn] {
             let t = receipt_type(op);
-            receipt_count += self.register(REG_RECEIPTS, t, 0, 5).await?.0 as u32;
+            let count = self.register(REG_RECEIPTS, t, 0, 5).await?.0 as u32;
+            receipt_count += count;
+            receipts_by_operation.push(kkm_core::OperationCount { operation: op, count });
             for pay in PaymentType::ALL {
                 let sum = self.register(REG_SUM, t, payment_code(pay), 7).await?;
                 if sum.0 != 0 {
@@ -365,6 +368,8 @@ impl FiscalDriver for AtolDriver {
             cash_outs: self.register(REG_CASH_OUTS, 0, 0, 7).await?,
             by_operation,
             receipt_count,
+            receipts_by_operation,
+            opened_at: None,
         })
     }
 

@@ -181,6 +181,19 @@ pub struct ShiftTotals {
     /// Sums by operation and payment type. Missing pairs are zero.
     pub by_operation: Vec<OperationTotals>,
     pub receipt_count: u32,
+    /// Receipts by operation (the counters behind `receipt_count`). Missing ones are zero.
+    #[serde(default)]
+    pub receipts_by_operation: Vec<OperationCount>,
+    /// When the shift was opened, by the device's clock. No counter holds it: the agent
+    /// fills it from the ФН's shift-open document; drivers leave it `None`.
+    #[serde(default, with = "crate::device::opt_dt")]
+    pub opened_at: Option<PrimitiveDateTime>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperationCount {
+    pub operation: Operation,
+    pub count: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -193,6 +206,9 @@ pub struct OperationTotals {
 impl ShiftTotals {
     pub fn sum(&self, op: Operation, pay: PaymentType) -> Money {
         Money(self.by_operation.iter().filter(|t| t.operation == op && t.payment == pay).map(|t| t.sum.0).sum())
+    }
+    pub fn count(&self, op: Operation) -> u32 {
+        self.receipts_by_operation.iter().filter(|c| c.operation == op).map(|c| c.count).sum()
     }
 }
 

@@ -381,9 +381,12 @@ impl FiscalDriver for ShtrihDriver {
         let shift_number = u32::from(Reader::new(&sp, "shift params").bytes(3).map_err(proto).map(|b| u16::from_le_bytes([b[1], b[2]]))?);
         let mut by_operation = Vec::new();
         let mut receipt_count = 0;
+        let mut receipts_by_operation = Vec::new();
         for op in [Operation::Sale, Operation::Purchase, Operation::SaleReturn, Operation::PurchaseReturn] {
             let oi = operation_index(op);
-            receipt_count += self.operating_register(OPREG_RECEIPTS_BASE + oi).await?;
+            let count = self.operating_register(OPREG_RECEIPTS_BASE + oi).await?;
+            receipt_count += count;
+            receipts_by_operation.push(kkm_core::OperationCount { operation: op, count });
             for (pi, pay) in PaymentType::ALL.into_iter().enumerate() {
                 let sum = self.cash_register(REG_SALES_BASE + 4 * pi as u8 + oi).await?;
                 if sum.0 != 0 {
@@ -398,6 +401,8 @@ impl FiscalDriver for ShtrihDriver {
             cash_outs: self.cash_register(REG_CASH_OUTS).await?,
             by_operation,
             receipt_count,
+            receipts_by_operation,
+            opened_at: None,
         })
     }
 
