@@ -741,3 +741,198 @@ fn choose(cands: &[Candidate], target: i64) -> Option<Vec<usize>> {
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reconcile::input::ProgramInput;
+    use kkm_core::{DocumentKind, Operation, OperationTotals, PaymentType};
+    use time::macros::datetime;
+
+    fn doc(number: u32, op: Operation, total: i64, minute: u8) -> FiscalDocument {
+        FiscalDocument {
+            number,
+            kind: DocumentKind::Receipt,
+            datetime: datetime!(2026-11-26 10:00).replace_minute(minute).unwrap(),
+            fiscal_sign: 1000 + number,
+            operation: Some(op),
+            total: Some(Money(total)),
+            shift_number: None,
+            ofd_acknowledged: true,
+        }
+    }
+
+    fn agent(id: i64, key: &str, kind: OperationKind, cash: i64, card: i64, doc: Option<u32>, status: JobStatus) -> AgentEntry {
+        AgentEntry { job_id: id, key: key.into(), status, kind, total: cash + card, pays: [cash, card, 0, 0, 0], document: doc, error_ru: None }
+    }
+
+    /// Counters as the device would show them for these documents and splits.
+    fn shift(docs: Vec<FiscalDocument>, splits: &[(Operation, i64, i64)], ins: i64, outs: i64, agent: Vec<AgentEntry>) -> ShiftInput {
+        let mut by_operation = Vec::new();
+        for (op, cash, card) in splits {
+            by_operation.push(OperationTotals { operation: *op, payment: PaymentType::Cash, sum: Money(*cash) });
+            by_operation.push(OperationTotals { operation: *op, payment: PaymentType::Electronic, sum: Money(*card) });
+        }
+        ShiftInput {
+            device: "k1".into(),
+            fn_serial: "9960440300012345".into(),
+            totals: ShiftTotals { shift_number: 1, cash_ins: Money(ins), cash_outs: Money(outs), by_operation, ..Default::default() },
+            documents: docs,
+            agent,
+            stats: DocumentStats::default(),
+        }
+    }
+
+    fn program(v: serde_json::Value) -> Program {
+        serde_json::from_value::<ProgramInput>(v).unwrap().validate().unwrap()
+    }
+
+    fn cats(r: &Reconciliation) -> Vec<Category> {
+        r.causes.iter().map(|c| c.category).collect()
+    }
+
+    #[test]
+    fn the_seed_ticket_is_a_cash_in_made_on_the_keypad() {
+        let s = shift(
+            vec![doc(3, Operation::Sale, 2_000_000, 1), doc(4, Operation::Sale, 221_250, 2)],
+            &[(Operation::Sale, 2_221_250, 0)],
+            20_000,
+            0,
+            vec![
+                agent(1, "v1", OperationKind::Sale, 2_000_000, 0, Some(3), JobStatus::Done),
+                agent(2, "v2", OperationKind::Sale, 221_250, 0, Some(4), JobStatus::Done),
+            ],
+        );
+        let r = reconcile(&s, &program(serde_json::json!({"cash": 2_221_250})));
+        assert_eq!((r.register.cash, r.difference, r.unexplained), (Money(2_241_250), Money(20_000), Money(0)));
+        assert_eq!(cats(&r), [Category::CashMoveNotInProgram]);
+        assert!(r.causes[0].certain);
+        assert!(r.causes[0].text_ru.contains("вручную"), "{}", r.causes[0].text_ru);
+    }
+
+    #[test]
+    fn a_lone_candidate_that_does_not_fit_is_a_note_and_the_rest_unexplained() {
+        // A keypad sale of 300 cash, and the program is 137 short: the receipt does not
+        // fit, so it explains nothing and the 137 stay unexplained.
+        let s = shift(
+            vec![doc(3, Operation::Sale, 100_000, 1), doc(4, Operation::Sale, 30_000, 5)],
+            &[(Operation::Sale, 130_000, 0)],
+            0,
+            0,
+            vec![agent(1, "v1", OperationKind::Sale, 100_000, 0, Some(3), JobStatus::Done)],
+        );
+        let r = reconcile(&s, &program(serde_json::json!({"cash": 116_300})));
+        assert_eq!(r.difference, Money(13_700));
+        assert_eq!(cats(&r), [Category::Unexplained]);
+        assert_eq!(r.unexplained, Money(13_700));
+        assert_eq!(r.notes.len(), 1);
+        assert!(r.notes[0].text_ru.contains("не сходится"), "{}", r.notes[0].text_ru);
+        assert_eq!(r.causes.iter().map(|c| c.effect.0).sum::<i64>(), r.difference.0);
+    }
+
+    #[test]
+    fn cash_and_card_totals_prove_a_mix_up() {
+        let s = shift(
+            vec![doc(3, Operation::Sale, 100_000, 1), doc(4, Operation::Sale, 150_000, 2)],
+            &[(Operation::Sale, 100_000, 150_000)],
+            0,
+            0,
+            vec![
+                agent(1, "v1", OperationKind::Sale, 100_000, 0, Some(3), JobStatus::Done),
+                agent(2, "v2", OperationKind::Sale, 0, 150_000, Some(4), JobStatus::Done),
+            ],
+        );
+        let r = reconcile(&s, &program(serde_json::json!({"cash": 250_000, "card": 0})));
+        assert_eq!(cats(&r), [Category::PaymentTypeMixUp]);
+        assert!(r.causes[0].certain);
+        assert_eq!(r.causes[0].references, ["v2"]);
+        assert_eq!(r.card_difference, Some(Money(150_000)));
+        // Without the card figure the same cause is only probable.
+        let r = reconcile(&s, &program(serde_json::json!({"cash": 250_000})));
+        assert_eq!(cats(&r), [Category::PaymentTypeMixUp]);
+        assert!(!r.causes[0].certain);
+    }
+
+    #[test]
+    fn operations_account_for_every_kopeck() {
+        // Agent: v1 sale 1000 cash (ФД 3), v2 sale 500 card (ФД 4), v3 failed 700 cash,
+        // ci cash-in 100 done. Keypad: sale 250 cash (ФД 5), return 40 cash (ФД 6),
+        // cash-out 30. Program: v1 cash, v2 cash (mix-up), v3 cash (not printed), a
+        // sale of 250 without a reference (the keypad one), and nothing else.
+        let s = shift(
+            vec![
+                doc(3, Operation::Sale, 100_000, 1),
+                doc(4, Operation::Sale, 50_000, 2),
+                doc(5, Operation::Sale, 25_000, 3),
+                doc(6, Operation::SaleReturn, 4_000, 4),
+            ],
+            &[(Operation::Sale, 125_000, 50_000), (Operation::SaleReturn, 4_000, 0)],
+            10_000,
+            3_000,
+            vec![
+                agent(1, "v1", OperationKind::Sale, 100_000, 0, Some(3), JobStatus::Done),
+                agent(2, "v2", OperationKind::Sale, 0, 50_000, Some(4), JobStatus::Done),
+                agent(3, "v3", OperationKind::Sale, 70_000, 0, None, JobStatus::Failed),
+                agent(4, "ci", OperationKind::CashIn, 10_000, 0, None, JobStatus::Done),
+            ],
+        );
+        let p = program(serde_json::json!({"operations": [
+            {"reference": "v1", "kind": "sale", "cash": 100_000},
+            {"reference": "v2", "kind": "sale", "cash": 50_000},
+            {"reference": "v3", "kind": "sale", "cash": 70_000},
+            {"kind": "sale", "cash": 25_000}
+        ]}));
+        let r = reconcile(&s, &p);
+        let mut c = cats(&r);
+        c.sort_by_key(|c| c.code());
+        let mut want = vec![
+            Category::PaymentTypeMixUp,
+            Category::NotPrinted,
+            Category::CashMoveNotInProgram,
+            Category::ReturnOnlyOnRegister,
+            Category::CashMoveNotInProgram,
+        ];
+        want.sort_by_key(|c| c.code());
+        assert_eq!(c, want, "{:#?}", r.causes);
+        assert_eq!(r.unexplained, Money(0), "{:#?}", r.causes);
+        assert_eq!(r.causes.iter().map(|c| c.effect.0).sum::<i64>(), r.difference.0);
+        assert!(r.causes.iter().all(|c| c.certain));
+    }
+
+    #[test]
+    fn a_repeat_is_told_from_a_first_receipt() {
+        let s = shift(
+            vec![doc(3, Operation::Sale, 50_000, 1), doc(4, Operation::Sale, 50_000, 2), doc(5, Operation::Sale, 50_000, 50)],
+            &[(Operation::Sale, 150_000, 0)],
+            0,
+            0,
+            vec![],
+        );
+        // The program has one of them: one repeat within 15 minutes explains the 500.
+        let r = reconcile(&s, &program(serde_json::json!({"cash": 100_000})));
+        assert_eq!(cats(&r), [Category::DuplicateReceipt], "{:#?}", r.causes);
+        assert_eq!(r.causes[0].documents[0].number, 4);
+        assert_eq!(r.unexplained, Money(0));
+    }
+
+    #[test]
+    fn keypad_split_comes_from_the_counters() {
+        // Two keypad receipts, one cash and one card: the split of each is a guess, the
+        // aggregate is exact; one keypad receipt alone is exact.
+        let s = shift(vec![doc(3, Operation::Sale, 10_000, 1)], &[(Operation::Sale, 4_000, 6_000)], 0, 0, vec![]);
+        let side = matching::join(&s.totals, &s.documents, &s.agent);
+        assert_eq!(side.receipts[0].pays, [4_000, 6_000, 0, 0, 0]);
+        assert!(side.receipts[0].split_known);
+        let s = shift(
+            vec![doc(3, Operation::Sale, 10_000, 1), doc(4, Operation::Sale, 5_000, 2)],
+            &[(Operation::Sale, 10_000, 5_000)],
+            0,
+            0,
+            vec![],
+        );
+        let side = matching::join(&s.totals, &s.documents, &s.agent);
+        assert!(!side.receipts[0].split_known);
+        assert_eq!(side.receipts.iter().map(|r| r.cash()).sum::<i64>(), 10_000);
+        assert_eq!(side.residual_cash, [0; 4]);
+    }
+}
