@@ -122,3 +122,38 @@ fn demo_once_prints_a_fiscal_receipt_through_the_daemon() {
     assert!(stdout.contains("#token="), "the page link carries the token: {stdout}");
     assert!(stdout.contains("curl -s -H 'Authorization: Bearer "), "{stdout}");
 }
+
+/// `device … totals` reports every counter the X-report has, read without printing, on
+/// both models; `--x-report` prints the X-report as well.
+#[test]
+fn totals_report_every_counter_on_both_models() {
+    for model in ["azur-01f", "neva-01-f"] {
+        let emu = emulator(model, "tcp:127.0.0.1:0");
+        for action in [&["receipt", "tests/fixtures/receipt-sale.json"][..], &["cash-in", "1000,50"], &["cash-out", "500"],
+            &["receipt", "tests/fixtures/receipt-return.json"]] {
+            let (ok, out, err) = device(&emu.port, model, action);
+            assert!(ok, "{model} {action:?}: {out} {err}");
+        }
+        let (ok, out, err) = device(&emu.port, model, &["--json", "totals"]);
+        assert!(ok, "{model}: {err}");
+        let t: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(t["shift_number"], 1, "{model}: {t}");
+        assert_eq!(t["shift_state"], "open", "{model}: {t}");
+        assert!(t["opened_at"].as_str().is_some_and(|s| s.len() == 19), "{model}: {t}");
+        assert_eq!(t["sale"]["cash"], 190_100, "{model}: {t}");
+        assert_eq!(t["sale"]["card"], 300_000, "{model}: {t}");
+        assert_eq!(t["sale"]["receipts"], 1, "{model}: {t}");
+        assert_eq!(t["sale_return"]["cash"], 45_050, "{model}: {t}");
+        assert_eq!(t["sale_return"]["receipts"], 1, "{model}: {t}");
+        assert_eq!(t["purchase"]["receipts"], 0, "{model}: {t}");
+        assert_eq!(t["cash_in"], 100_050, "{model}: {t}");
+        assert_eq!(t["cash_out"], 50_000, "{model}: {t}");
+        assert_eq!(t["cash_in_drawer"], 195_100, "{model}: {t}");
+        assert_eq!(t["receipt_count"], 2, "{model}: {t}");
+        assert!(t["x_report"].is_null());
+        let (ok, out, err) = device(&emu.port, model, &["totals", "--x-report"]);
+        assert!(ok, "{model}: {err}");
+        assert!(out.contains("Возврат прихода") && out.contains("Внесения: 1 000,50 ₽"), "{model}: {out}");
+        assert!(out.contains("X-отчёт напечатан."), "{model}: {out}");
+    }
+}

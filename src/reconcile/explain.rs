@@ -191,20 +191,34 @@ fn not_printed_action(s: JobStatus) -> &'static str {
     }
 }
 
-fn repeat_of<'a>(receipts: &'a [RegisterReceipt], r: &RegisterReceipt) -> Option<&'a RegisterReceipt> {
-    receipts.iter().find(|o| {
-        o.doc.number < r.doc.number
-            && o.kind == r.kind
-            && o.total == r.total
-            && (r.doc.datetime - o.doc.datetime).whole_seconds().abs() <= REPEAT_WINDOW_SECS
-    })
+/// Receipts by operation and total, in document order: finds repeats without a scan.
+struct Repeats<'a> {
+    receipts: &'a [RegisterReceipt],
+    by_sum: HashMap<(OperationKind, i64), Vec<usize>>,
+}
+
+impl<'a> Repeats<'a> {
+    fn new(receipts: &'a [RegisterReceipt]) -> Repeats<'a> {
+        let mut by_sum: HashMap<(OperationKind, i64), Vec<usize>> = HashMap::new();
+        for (i, r) in receipts.iter().enumerate() {
+            by_sum.entry((r.kind, r.total)).or_default().push(i);
+        }
+        Repeats { receipts, by_sum }
+    }
+
+    /// An earlier receipt of the same operation and total, close enough in time.
+    fn of(&self, r: &RegisterReceipt) -> Option<&'a RegisterReceipt> {
+        self.by_sum.get(&(r.kind, r.total))?.iter().map(|i| &self.receipts[*i]).find(|o| {
+            o.doc.number < r.doc.number && (r.doc.datetime - o.doc.datetime).whole_seconds().abs() <= REPEAT_WINDOW_SECS
+        })
+    }
 }
 
 /// The cause for a receipt in the ФN that nobody on the program's side has.
-fn foreign_receipt_cause(receipts: &[RegisterReceipt], r: &RegisterReceipt, certain: bool) -> Cause {
+fn foreign_receipt_cause(repeats: &Repeats, r: &RegisterReceipt, certain: bool) -> Cause {
     let split = if r.split_known { split_ru(&r.pays) } else { format!("оплата по чеку точно не известна, {}", split_ru(&r.pays)) };
     let what = format!("{} ФД №{} от {} на {} ₽ ({split})", capital(r.kind.name_ru()), r.doc.number, hhmm(&r.doc), Money(r.total));
-    let (category, text, action, mut docs) = if let Some(first) = repeat_of(receipts, r) {
+    let (category, text, action, mut docs) = if let Some(first) = repeats.of(r) {
         (
             Category::DuplicateReceipt,
             format!(
@@ -518,11 +532,12 @@ fn by_operations(side: &RegisterSide, agent: &[AgentEntry], ops: &[ProgramOp], o
         }
     }
     // Receipts nobody on the program's side has.
+    let repeats = Repeats::new(receipts);
     for (ri, r) in receipts.iter().enumerate() {
         if receipt_claimed[ri] {
             continue;
         }
-        let c = foreign_receipt_cause(receipts, r, true);
+        let c = foreign_receipt_cause(&repeats, r, true);
         if c.effect.0 == 0 {
             out.notes.push(c);
         } else {
@@ -617,8 +632,9 @@ fn by_totals(side: &RegisterSide, agent: &[AgentEntry], t: &ShiftTotals, program
     }
     // Candidates: each explains the rest only if its sum fits.
     let mut cands: Vec<Candidate> = Vec::new();
+    let repeats = Repeats::new(&side.receipts);
     for r in side.receipts.iter().filter(|r| r.agent.is_none()) {
-        let c = foreign_receipt_cause(&side.receipts, r, false);
+        let c = foreign_receipt_cause(&repeats, r, false);
         let rank = match c.category {
             Category::DuplicateReceipt => 0,
             Category::ReturnOnlyOnRegister => 1,
@@ -656,9 +672,10 @@ fn by_totals(side: &RegisterSide, agent: &[AgentEntry], t: &ShiftTotals, program
     }
     if program.card.is_none() {
         // Without the program's card figure, a card receipt counted as cash is a guess.
+        // Only ever alone, so only one whose sum is the whole rest can count.
         for r in side.receipts.iter().filter(|r| r.agent.is_some()) {
             let non_cash: i64 = r.pays[1..].iter().sum();
-            if non_cash > 0 {
+            if non_cash > 0 && -r.kind.sign() * non_cash == rest {
                 let ai = r.agent.unwrap_or_default();
                 cands.push(Candidate {
                     cause: Cause {

@@ -48,7 +48,7 @@ fn pay_index(p: PaymentType) -> usize {
 
 /// The agent's entry for a stored job, if it is a receipt or a cash move.
 pub fn entry_of(job: &Job) -> Option<AgentEntry> {
-    let req: JobRequest = serde_json::from_value(job.request.clone()).ok()?;
+    let req = <JobRequest as serde::Deserialize>::deserialize(&job.request).ok()?;
     let (kind, total, pays) = match req {
         JobRequest::Receipt { receipt } => {
             let total = receipt.items.iter().try_fold(0i64, |a, i| i.total().and_then(|t| a.checked_add(t.0)))?;
