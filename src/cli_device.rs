@@ -39,6 +39,7 @@ pub async fn run(a: DeviceArgs) -> Result<(), CliError> {
             println!("Протокол: {} ({})", d.protocol, d.link);
             println!("Скорость: {}", d.baud.map_or("TCP".to_string(), |b| b.to_string()));
             println!("Модель:   {} (id {})", d.model_name, d.model_id);
+            println!("ККТ:      {}", d.unit);
             match d.profile {
                 Some(p) => println!("Профиль:  --model {p}"),
                 None => println!("Профиль:  нет профиля для этой модели; попробуйте --protocol {}", d.protocol),

@@ -108,6 +108,15 @@ fn bad_input_is_explained_not_a_backtrace() {
     let emu = emulator("azur-01f", "tcp:127.0.0.1:0");
     let (ok, _, err) = device(&emu.port, "azur-01f", &["cash-in", "-5"]);
     assert!(!ok && err.contains("cli.sum_invalid"), "{err}");
+    // A sum wider than the register's 5-byte field: refused, never wrapped (issue 7).
+    let (ok, out, err) = device(&emu.port, "azur-01f", &["cash-in", "100000000000"]);
+    assert!(!ok && err.contains("request.sum_too_large") && !out.contains("Внесено"), "{out}{err}");
+    // A character the register cannot print: refused naming it, before anything is sent.
+    let file = std::env::temp_dir().join(format!("kkm-emoji-{}.json", std::process::id()));
+    std::fs::write(&file, r#"{"operation":"sale","items":[{"name":"Стрижка 💅","price":1000}],"payments":[{"type":"cash","sum":1000}]}"#).unwrap();
+    let (ok, _, err) = device(&emu.port, "azur-01f", &["receipt", file.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&file);
+    assert!(!ok && err.contains("receipt.item_name_unprintable") && err.contains("U+1F485"), "{err}");
     // A receipt file that is not a receipt.
     let (ok, _, err) = device(&emu.port, "azur-01f", &["receipt", "Cargo.toml"]);
     assert!(!ok && err.contains("receipt.json_invalid"), "{err}");

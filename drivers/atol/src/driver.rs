@@ -380,12 +380,15 @@ impl FiscalDriver for AtolDriver {
     }
 
     async fn cash_in(&mut self, sum: Money) -> DriverResult<()> {
+        // BCD5 holds at most 9 999 999 999 kopecks; beyond it the field would saturate.
+        kkm_core::check_sum(sum, &self.profile.limits)?;
         let mut p = vec![0];
         p.extend(bcd::money(sum, 5));
         self.in_mode(MODE_REGISTRATION, CASH_IN, &p).await.map(|_| ())
     }
 
     async fn cash_out(&mut self, sum: Money) -> DriverResult<()> {
+        kkm_core::check_sum(sum, &self.profile.limits)?;
         let mut p = vec![0];
         p.extend(bcd::money(sum, 5));
         self.in_mode(MODE_REGISTRATION, CASH_OUT, &p).await.map(|_| ())
