@@ -187,7 +187,7 @@ impl AtolDriver {
             p.push(0);
             p.extend(bcd::money(Money::ZERO, 7));
             p.extend([0, 0]);
-            let mut name = bcd::cp866(&item.name);
+            let mut name = bcd::cp866_strict(&item.name, "receipt.item_name_unprintable", "Наименование", "Item name")?;
             name.truncate(128);
             p.extend(name);
             self.call(POSITION, &p).await?;
@@ -417,7 +417,7 @@ impl FiscalDriver for AtolDriver {
 
     async fn print_text(&mut self, lines: &[String]) -> DriverResult<()> {
         for l in lines {
-            let mut t = bcd::cp866(l);
+            let mut t = bcd::cp866_strict(l, "print.text_unprintable", "Текст", "Text")?;
             t.truncate(64);
             self.call(PRINT_STRING, &t).await?;
         }
