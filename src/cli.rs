@@ -98,6 +98,12 @@ pub struct DeviceArgs {
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
+    /// Operator (cashier) password: receipts, status, cash moves (Shtrih: FF46, 10h, 50h…).
+    #[arg(long)]
+    pub operator_password: Option<u32>,
+    /// Administrator password: ФН commands and reports (Shtrih: FF01…FF45, 40h, 41h).
+    #[arg(long)]
+    pub admin_password: Option<u32>,
     #[command(subcommand)]
     pub action: DeviceAction,
 }

@@ -48,7 +48,8 @@ pub async fn run(a: DeviceArgs) -> Result<(), CliError> {
         return Ok(());
     }
     let protocol = parse_protocol(a.protocol.as_deref())?;
-    let mut driver = crate::devices::open_driver(&a.model, protocol, &spec, a.baud)?;
+    let mut driver =
+        crate::devices::open_driver_with_passwords(&a.model, protocol, &spec, a.baud, a.operator_password, a.admin_password)?;
     let result = act(&mut driver, &a).await;
     driver.disconnect().await;
     result

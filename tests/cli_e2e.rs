@@ -108,6 +108,12 @@ fn bad_input_is_explained_not_a_backtrace() {
     let emu = emulator("azur-01f", "tcp:127.0.0.1:0");
     let (ok, _, err) = device(&emu.port, "azur-01f", &["cash-in", "-5"]);
     assert!(!ok && err.contains("cli.sum_invalid"), "{err}");
+    // Passwords: cashier 1 for operator commands and 30 for the ФН commands work; the
+    // cashier's password on ФН commands is refused by the unit (issue 7).
+    let (ok, out, err) = device(&emu.port, "azur-01f", &["--operator-password", "1", "--admin-password", "30", "info"]);
+    assert!(ok, "{out}{err}");
+    let (ok, _, err) = device(&emu.port, "azur-01f", &["--operator-password", "1", "--admin-password", "1", "info"]);
+    assert!(!ok && err.contains("device.wrong_password"), "{err}");
     // A sum wider than the register's 5-byte field: refused, never wrapped (issue 7).
     let (ok, out, err) = device(&emu.port, "azur-01f", &["cash-in", "100000000000"]);
     assert!(!ok && err.contains("request.sum_too_large") && !out.contains("Внесено"), "{out}{err}");
