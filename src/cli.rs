@@ -122,9 +122,21 @@ pub enum DeviceAction {
     },
     /// Find the protocol and speed the port speaks.
     Detect,
-    OpenShift,
+    /// Open the shift; `--cashier` puts the cashier (tag 1021, and 1203 with `--cashier-inn`) on it.
+    OpenShift {
+        #[arg(long)]
+        cashier: Option<String>,
+        #[arg(long, requires = "cashier")]
+        cashier_inn: Option<String>,
+    },
     XReport,
-    ZReport,
+    /// Close the shift (Z-report); `--cashier` as for open-shift.
+    ZReport {
+        #[arg(long)]
+        cashier: Option<String>,
+        #[arg(long, requires = "cashier")]
+        cashier_inn: Option<String>,
+    },
     /// Cash in, in roubles (e.g. 1000 or 1000,50).
     CashIn {
         #[arg(allow_hyphen_values = true)]

@@ -123,6 +123,13 @@ fn bad_input_is_explained_not_a_backtrace() {
     let (ok, _, err) = device(&emu.port, "azur-01f", &["receipt", file.to_str().unwrap()]);
     let _ = std::fs::remove_file(&file);
     assert!(!ok && err.contains("receipt.item_name_unprintable") && err.contains("U+1F485"), "{err}");
+    // Shift documents with a cashier (tags 1021, 1203); an unprintable name is refused.
+    let (ok, _, err) = device(&emu.port, "azur-01f", &["open-shift", "--cashier", "Анна 🌸"]);
+    assert!(!ok && err.contains("receipt.cashier_unprintable"), "{err}");
+    let (ok, out, err) = device(&emu.port, "azur-01f", &["open-shift", "--cashier", "Иванова А.", "--cashier-inn", "500100732259"]);
+    assert!(ok, "{out}{err}");
+    let (ok, out, err) = device(&emu.port, "azur-01f", &["z-report", "--cashier", "Иванова А."]);
+    assert!(ok, "{out}{err}");
     // A receipt file that is not a receipt.
     let (ok, _, err) = device(&emu.port, "azur-01f", &["receipt", "Cargo.toml"]);
     assert!(!ok && err.contains("receipt.json_invalid"), "{err}");
