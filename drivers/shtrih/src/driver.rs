@@ -338,6 +338,24 @@ pub fn operation_v2_params(password: u32, op: Operation, item: &Item, amount: Mo
         .done())
 }
 
+/// [V117] FF46 note 1: a line sum given in the command may differ from price × quantity
+/// by one kopeck at most; the unit refuses more. Checked for all lines before the first
+/// is sent, so a mismatch opens no receipt.
+pub fn check_line_sums(receipt: &Receipt, totals: &ReceiptTotals) -> DriverResult<()> {
+    for (i, (item, line)) in receipt.items.iter().zip(&totals.lines).enumerate() {
+        let computed = item.quantity.times(item.price).unwrap_or(Money(i64::MAX));
+        if (line.0 - computed.0).abs() > 1 {
+            let n = i + 1;
+            return Err(DriverError::Invalid(ValidationError {
+                code: "receipt.item_amount_mismatch",
+                ru: format!("Позиция {n}: сумма {line} ₽ отличается от цены × количество ({computed} ₽) больше чем на копейку; укажите цену со скидкой"),
+                en: format!("Item {n}: the amount {line} differs from price × quantity ({computed}) by more than one kopeck; give the discounted price"),
+            }));
+        }
+    }
+    Ok(())
+}
+
 /// A TLV string value in CP866 ([V117] FF0C; the project's captured TLVs), or the 422
 /// naming the character that cannot be encoded.
 fn tlv_text(s: &str, code: &'static str, ru: &str, en: &str) -> DriverResult<Vec<u8>> {
@@ -541,6 +559,7 @@ impl FiscalDriver for ShtrihDriver {
 
     async fn fiscalize(&mut self, receipt: &Receipt) -> DriverResult<FiscalResult> {
         let totals = receipt.validate(&self.profile.limits)?;
+        check_line_sums(receipt, &totals)?;
         // Learn the unit's VAT code set before anything that opens a receipt is sent.
         self.model_id().await?;
         let outcome = match self.add_items(receipt, &totals).await {

@@ -231,3 +231,22 @@ async fn measure_unit_is_sent_with_the_item() {
     assert!(tape.iter().any(|l| l.trim_start().starts_with("0.75 кг x 150,00")), "{tape:#?}");
     assert!(tape.iter().any(|l| l.trim_start().starts_with("1 x 5,00")), "no unit where none was given: {tape:#?}");
 }
+
+/// [V117] FF46 note 1: the unit refuses a line sum more than a kopeck off price ×
+/// quantity; the driver says so before sending anything.
+#[tokio::test]
+async fn line_sum_off_price_times_quantity_is_refused_before_sending() {
+    let rig = Rig::start().await;
+    let mut d = rig.driver();
+    d.open_shift(None).await.unwrap();
+    let mut discounted = item("Стрижка", 100_000, VatRate::Vat22);
+    discounted.amount = Some(Money(90_000));
+    let e = d.fiscalize(&receipt(Operation::Sale, vec![item("Мытьё", 5_000, VatRate::Vat22), discounted], vec![(PaymentType::Cash, 95_000)])).await.unwrap_err();
+    assert_eq!(invalid_code(e), "receipt.item_amount_mismatch");
+    assert!(rig.emu.core().receipt().is_none(), "no receipt was opened");
+    // One kopeck of rounding is fine.
+    let mut rounded = item("Кофе", 333, VatRate::Vat22);
+    rounded.quantity = Quantity(1_500);
+    rounded.amount = Some(Money(499));
+    d.fiscalize(&receipt(Operation::Sale, vec![rounded], vec![(PaymentType::Cash, 499)])).await.unwrap();
+}
