@@ -171,7 +171,7 @@ impl AtolDriver {
         Ok(Money(bcd_field(&mut Cursor::new(&d, "register"), len)? as i64))
     }
 
-    async fn build_receipt(&mut self, receipt: &Receipt, totals: &ReceiptTotals) -> DriverResult<FiscalResult> {
+    async fn build_receipt(&mut self, receipt: &Receipt, totals: &ReceiptTotals, before_close: BeforeClose<'_>) -> DriverResult<FiscalResult> {
         self.in_mode(MODE_REGISTRATION, OPEN_RECEIPT, &[0, receipt_type(receipt.operation)]).await?;
         for (item, line) in receipt.items.iter().zip(&totals.lines) {
             self.call(BEGIN_POSITION, &[]).await?;
@@ -199,6 +199,7 @@ impl AtolDriver {
         }
         let mut p = vec![0, 0];
         p.extend(bcd::money(Money::ZERO, 5));
+        before_close()?;
         let d = self.call(CLOSE_RECEIPT, &p).await?;
         let mut c = Cursor::new(&d, "close receipt");
         let number = c.u32()?;
@@ -275,6 +276,8 @@ impl FiscalDriver for AtolDriver {
             shift_number,
             receipt_open: receipt_state != 0,
             paper_present: flags & 0x08 != 0,
+            // ATOL units finish an interrupted print by themselves (unconfirmed).
+            awaiting_continue: false,
             cover_open: flags & 0x20 != 0,
             clock,
             mode_raw: mode & 0x0F,
@@ -394,9 +397,9 @@ impl FiscalDriver for AtolDriver {
         self.in_mode(MODE_REGISTRATION, CASH_OUT, &p).await.map(|_| ())
     }
 
-    async fn fiscalize(&mut self, receipt: &Receipt) -> DriverResult<FiscalResult> {
+    async fn fiscalize_with(&mut self, receipt: &Receipt, before_close: BeforeClose<'_>) -> DriverResult<FiscalResult> {
         let totals = receipt.validate(&self.profile.limits)?;
-        let outcome = self.build_receipt(receipt, &totals).await;
+        let outcome = self.build_receipt(receipt, &totals, before_close).await;
         if let Err(DriverError::Device { .. }) = &outcome {
             let _ = self.cancel_receipt().await;
         }

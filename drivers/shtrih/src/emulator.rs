@@ -325,13 +325,21 @@ impl ShtrihEmulator {
                 password_ok(&mut r, Role::Operator)?;
                 let cashier = self.take_shift_doc();
                 core.set_shift_cashier(cashier);
-                core.open_shift().map(|_| Vec::new()).map_err(core_error_code)
+                let made = core.open_shift().map(|_| Vec::new()).map_err(core_error_code);
+                if made.is_err() {
+                    core.set_shift_cashier(None);
+                }
+                made
             }
             Z_REPORT => {
                 let op = password_ok(&mut r, Role::Admin)?;
                 let cashier = self.take_shift_doc();
                 core.set_shift_cashier(cashier);
-                core.close_shift().map(|_| vec![op]).map_err(core_error_code)
+                let made = core.close_shift().map(|_| vec![op]).map_err(core_error_code);
+                if made.is_err() {
+                    core.set_shift_cashier(None);
+                }
+                made
             }
             X_REPORT => {
                 let op = password_ok(&mut r, Role::Admin)?;
@@ -715,13 +723,19 @@ impl WireDevice for ShtrihEmulator {
                     };
                     let Ok((cmd, params)) = codec::split_command(&payload) else { continue };
                     let op = classify(cmd);
-                    if emu.on_request(op) == RequestFault::Nak {
-                        if !write(stream, &[NAK]).await {
-                            return LinkOutcome::Closed;
+                    let ack = match emu.on_request(op) {
+                        RequestFault::Nak => {
+                            if !write(stream, &[NAK]).await {
+                                return LinkOutcome::Closed;
+                            }
+                            continue;
                         }
-                        continue;
-                    }
-                    if !write(stream, &[ACK]).await {
+                        // Line noise turns the ACK into another byte; the unit has the
+                        // frame and runs it all the same.
+                        RequestFault::GarbleAck => 0x86,
+                        RequestFault::None => ACK,
+                    };
+                    if !write(stream, &[ack]).await {
                         return LinkOutcome::Closed;
                     }
                     let frame = self.answer(emu, cmd, params);

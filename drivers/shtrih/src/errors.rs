@@ -30,7 +30,7 @@ pub fn info(code: u8) -> ErrorInfo {
         0x12 => e!("device.fn_resource_exhausted", FnExhausted, "Исчерпан ресурс ФН", "FN resource exhausted", "Замените ФН и перерегистрируйте ККТ."),
         // [V117], [FNS] 1.2: 14h "ресурс ФН ограничен" is also how ФН 1.2 reports the
         // 30-day ОФД block.
-        0x14 => e!("device.fn_resource_limited", OfdBlocked, "Ограничение ресурса ФН: исчерпан ресурс хранения документов для ОФД (в т. ч. документы не передаются в ОФД больше 30 дней)", "FN resource limited: storage for OFD documents is exhausted (e.g. nothing sent to the OFD for 30 days)", "Восстановите связь с ОФД (интернет, адрес и порт ОФД, договор с ОФД) и дождитесь отправки документов."),
+        0x14 => e!("device.ofd_resource_limited", OfdBlocked, "Ограничение ресурса ФН: исчерпан ресурс хранения документов для ОФД (в т. ч. документы не передаются в ОФД больше 30 дней)", "FN resource limited: storage for OFD documents is exhausted (e.g. nothing sent to the OFD for 30 days)", "Восстановите связь с ОФД (интернет, адрес и порт ОФД, договор с ОФД) и дождитесь отправки документов."),
         // Not in [V117] nor [FNS] 1.2.06; earlier ФН answered it for the 30-day block
         // ([PYS] `excepts.py`). Kept for such units.
         0x15 => e!("device.ofd_overdue", OfdBlocked, "Исчерпан ресурс ожидания передачи сообщения в ОФД (ФН до версии 1.2)", "OFD message wait exhausted (FN before 1.2)", "Восстановите связь с ОФД (интернет, адрес и порт ОФД, договор с ОФД) и дождитесь отправки документов."),
@@ -58,7 +58,7 @@ pub fn info(code: u8) -> ErrorInfo {
         0x50 => e!("device.busy_printing", DeviceBusy, "Идёт печать предыдущей команды", "Still printing the previous command", "Подождите окончания печати."),
         0x55 => e!("device.receipt_closed", ReceiptClosed, "Чек закрыт — операция невозможна", "Receipt is closed", "Повторите операцию."),
         0x56 => e!("device.nothing_to_repeat", BadRequest, "Нет документа для повтора", "No document to repeat", "Копию напечатать нельзя: документа нет."),
-        0x58 => e!("device.awaiting_continue", PaperOut, "Ожидание команды продолжения печати", "Waiting for continue-print", "Вставьте бумагу: агент допечатает документ."),
+        0x58 => e!("device.awaiting_continue", AwaitingContinue, "Ожидание команды продолжения печати", "Waiting for continue-print", "Агент сам допечатает прерванный документ; если бумаги нет, вставьте новый рулон."),
         0x59 => e!("device.other_operator", ReceiptOpen, "Документ открыт другим оператором", "Document opened by another operator", "Завершите или отмените документ на ККТ."),
         0x5E => e!("device.wrong_operation", BadRequest, "Некорректная операция", "Wrong operation", FIX_DATA),
         0x5F => e!("device.negative_total", BadRequest, "Отрицательный итог чека", "Negative receipt total", FIX_DATA),
@@ -92,7 +92,7 @@ mod tests {
     fn fn_1_2_codes_from_the_vendor_table() {
         assert_eq!(info(0x05).code, "device.fn_lifetime_params");
         assert!(info(0x05).title_ru.contains("сроку жизни ФН"));
-        assert_eq!(info(0x14).code, "device.fn_resource_limited");
+        assert_eq!(info(0x14).code, "device.ofd_resource_limited");
         for code in [0x94, 0xA0, 0xA1, 0xA2, 0xA3, 0xA4, 0xA5] {
             let i = info(code);
             assert_ne!(i.code, "device.unknown_error", "{code:#04x}");
