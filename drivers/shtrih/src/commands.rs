@@ -42,6 +42,12 @@ pub const PURCHASE: u16 = 0x81;
 pub const SALE_RETURN: u16 = 0x82;
 pub const PURCHASE_RETURN: u16 = 0x83;
 pub const CLOSE_RECEIPT: u16 = 0x85;
+/// Other classic commands common in older software ([V117] 13h, 29h, 89h, 8Dh, FF3F).
+pub const BEEP: u16 = 0x13;
+pub const FEED: u16 = 0x29;
+pub const SUBTOTAL: u16 = 0x89;
+pub const OPEN_RECEIPT: u16 = 0x8D;
+pub const FN_UNCONFIRMED_COUNT: u16 = 0xFF3F;
 
 /// Model ids from "get device type" (0xFC) that decide the VAT code set of FF46.
 /// 45: АЗУР-01Ф, ШТРИХ-СМАРТПОС-Ф, ШТРИХ-СМАРТПОС-МИНИ-Ф ([UPD]); 152: ШТРИХ-NANO-Ф

@@ -77,7 +77,9 @@ pub fn classify(cmd: u16) -> Op {
         X_REPORT => Op::XReport,
         CASH_IN => Op::CashIn,
         CASH_OUT => Op::CashOut,
-        FN_REGISTRATION_TOTALS => Op::Query,
+        FN_REGISTRATION_TOTALS | FN_UNCONFIRMED_COUNT | SUBTOTAL | BEEP => Op::Query,
+        OPEN_RECEIPT => Op::ReceiptItem,
+        FEED => Op::Print,
         FN_START_SHIFT_OPEN => Op::OpenShift,
         FN_START_SHIFT_CLOSE => Op::CloseShift,
         OPERATION_V2 | FN_SEND_TLV | FN_SEND_OPERATION_TLV | SALE | SALE_RETURN | PURCHASE | PURCHASE_RETURN => {
@@ -611,6 +613,39 @@ impl ShtrihEmulator {
                 }
                 let payments = [cash, Money(others), Money::ZERO, Money::ZERO, Money::ZERO];
                 self.close(core, payments).map(|(change, _)| Writer::new().u8(op).money(change).done())
+            }
+            BEEP => Ok(vec![password_ok(&mut r, Role::Operator)?]),
+            FEED => {
+                let op = password_ok(&mut r, Role::Operator)?;
+                let (_flags, lines) = (r.u8().map_err(bad)?, r.u8().map_err(bad)?);
+                if lines == 0 {
+                    return Err(0x33);
+                }
+                if !core.paper_present() {
+                    return Err(0x6B);
+                }
+                Ok(vec![op])
+            }
+            SUBTOTAL => {
+                let op = password_ok(&mut r, Role::Operator)?;
+                let total = core.receipt().map(|x| x.total()).ok_or(0x55)?;
+                Ok(Writer::new().u8(op).money(total).done())
+            }
+            OPEN_RECEIPT => {
+                let opn = password_ok(&mut r, Role::Operator)?;
+                // [V117] 8Dh: 0 sale, 1 purchase, 2 sale return, 3 purchase return.
+                let op = match r.u8().map_err(bad)? {
+                    0 => Operation::Sale,
+                    1 => Operation::Purchase,
+                    2 => Operation::SaleReturn,
+                    3 => Operation::PurchaseReturn,
+                    _ => return Err(0x33),
+                };
+                core.open_receipt(op).map(|_| vec![opn]).map_err(core_error_code)
+            }
+            FN_UNCONFIRMED_COUNT => {
+                password_ok(&mut r, Role::SysAdmin)?;
+                Ok(Writer::new().u16(core.ofd_unsent().0 as u16).done())
             }
             _ => Err(0x37),
         }

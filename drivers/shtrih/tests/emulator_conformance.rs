@@ -301,3 +301,24 @@ async fn measure_unit_is_bound_to_the_last_operation() {
     let (e, _) = c.call(&[0xFF, 0x4D], &[pw(30), le(2108, 2), le(1, 2), vec![99]].concat()).await;
     assert_ne!(e, 0, "99 is not a tag-2108 value");
 }
+
+/// [V117] 13h, 29h, 89h, 8Dh, FF3F: the other classic commands older software uses.
+#[tokio::test]
+async fn other_common_classic_commands() {
+    let mut c = Client::start().await;
+    assert_eq!(c.ok(&[0x13], &pw(1)).await, [1], "beep answers the operator");
+    assert_eq!(c.ok(&[0x29], &[pw(1), vec![0x02, 3]].concat()).await, [1], "feed 3 lines");
+    c.open_shift().await;
+    // 8Dh opens an empty sale receipt; 89h reads its subtotal as lines are added.
+    assert_eq!(c.ok(&[0x8D], &[pw(1), vec![0]].concat()).await, [1]);
+    assert_eq!(c.emu.core().receipt().map(|r| r.operation), Some(Operation::Sale));
+    c.ok(&[0xFF, 0x46], &Client::ff46(1, 1, 1_000_000, 12_345, 0x08, "Товар")).await;
+    let d = c.ok(&[0x89], &pw(1)).await;
+    assert_eq!((d[0], u64::from_le_bytes([d[1], d[2], d[3], d[4], d[5], 0, 0, 0])), (1, 12_345));
+    c.ok(&[0xFF, 0x45], &Client::ff45(30, &[(1, 12_345)])).await;
+    let (e, _) = c.call(&[0x89], &pw(1)).await;
+    assert_eq!(e, 0x55, "no receipt open");
+    // FF3F: documents without an ОФД receipt.
+    let d = c.ok(&[0xFF, 0x3F], &pw(30)).await;
+    assert_eq!(d.len(), 2);
+}
