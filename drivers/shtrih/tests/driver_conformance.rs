@@ -191,6 +191,13 @@ async fn unprintable_text_never_reaches_the_device() {
     assert!(tape.iter().any(|l| l.contains("«Стрижка» — мастер…")), "{tape:#?}");
     assert!(tape.iter().any(|l| l.contains("Анна \"Мастер\"")), "{tape:#?}");
     assert!(!tape.iter().any(|l| l.contains("&#")), "no HTML references: {tape:#?}");
+    let mut r = receipt(Operation::Sale, vec![item("Стрижка", 1_000, VatRate::Vat22)], vec![(PaymentType::Cash, 1_000)]);
+    r.customer = Some(Customer { phone: None, email: Some("анна😀@mail.ru".into()) });
+    assert_eq!(invalid_code(d.fiscalize(&r).await.unwrap_err()), "receipt.customer_contact_unprintable");
+    r.customer = Some(Customer { phone: None, email: Some("anna\u{200B}@mail.ru".into()) });
+    rig.tape();
+    d.fiscalize(&r).await.unwrap();
+    assert!(rig.tape().iter().any(|l| l.contains("anna@mail.ru")), "zero-width space dropped");
     let e = d.close_shift(Some(&Cashier { name: "Анна 🌸".into(), inn: None })).await.unwrap_err();
     assert_eq!(invalid_code(e), "receipt.cashier_unprintable");
     assert_eq!(rig.emu.core().shift_state(), ShiftState::Open, "the shift was not closed");
