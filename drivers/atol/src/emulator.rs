@@ -199,7 +199,7 @@ impl AtolEmulator {
                 bcd_in(&mut c, 7)?;
                 c.bytes(2).map_err(bad)?;
                 let name = bcd::from_cp866(c.rest());
-                let line = ReceiptLine { name, price, quantity, amount, vat, department, payment_method, payment_object };
+                let line = ReceiptLine { name, price, quantity, amount, vat, department, payment_method, payment_object, measure_unit: None };
                 core.add_line(line).map(|_| ok(vec![])).map_err(core_error_code)
             }
             PAYMENT => {
