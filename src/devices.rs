@@ -77,7 +77,7 @@ pub fn open_driver_with_passwords(
     admin: Option<u32>,
 ) -> Result<DriverBox, DriverError> {
     if model.eq_ignore_ascii_case("auto") {
-        return Ok(Box::new(AutoDriver::new(port.clone())));
+        return Ok(Box::new(AutoDriver::new(port.clone()).with_passwords(operator, admin)));
     }
     let profile = profile(model).ok_or_else(|| unknown_model(model))?;
     let atol_v2 = protocol.is_some_and(|p| p.atol_v2);
@@ -99,11 +99,20 @@ pub fn open_driver_with_passwords(
 pub struct AutoDriver {
     port: PortSpec,
     inner: Option<DriverBox>,
+    operator: Option<u32>,
+    admin: Option<u32>,
 }
 
 impl AutoDriver {
     pub fn new(port: PortSpec) -> AutoDriver {
-        AutoDriver { port, inner: None }
+        AutoDriver { port, inner: None, operator: None, admin: None }
+    }
+
+    /// The configured passwords, handed to the driver once the model is detected.
+    pub fn with_passwords(mut self, operator: Option<u32>, admin: Option<u32>) -> AutoDriver {
+        self.operator = operator;
+        self.admin = admin;
+        self
     }
 
     async fn inner(&mut self) -> Result<&mut DriverBox, DriverError> {
@@ -112,7 +121,7 @@ impl AutoDriver {
             let key = d.profile.ok_or(DriverError::Unsupported("detected a model kkm-agent has no profile for"))?;
             tracing::info!(port = %self.port, model = key, baud = ?d.baud, "detected {} ({})", d.model_name, d.link);
             let protocol = Protocol { family: d.protocol, atol_v2: d.link == "atol-v2" };
-            self.inner = Some(open_driver(key, Some(protocol), &self.port, d.baud)?);
+            self.inner = Some(open_driver_with_passwords(key, Some(protocol), &self.port, d.baud, self.operator, self.admin)?);
         }
         self.inner.as_mut().ok_or(DriverError::Unsupported("no driver"))
     }

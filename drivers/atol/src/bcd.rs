@@ -53,8 +53,18 @@ pub fn read_datetime(b: &[u8]) -> Option<time::PrimitiveDateTime> {
     Some(time::PrimitiveDateTime::new(date, time::Time::from_hms(unbyte(*h), unbyte(*mi), 0).ok()?))
 }
 
+/// CP866 for text that is known to be printable (the emulator's own strings).
+/// Characters outside CP866 become '?', never an HTML reference.
 pub fn cp866(s: &str) -> Vec<u8> {
-    encoding_rs::IBM866.encode(s).0.into_owned()
+    kkm_core::text::encode(s, kkm_core::text::Charset::Cp866)
+        .unwrap_or_else(|_| s.chars().flat_map(|c| kkm_core::text::encode(&c.to_string(), kkm_core::text::Charset::Cp866).unwrap_or_else(|_| vec![b'?'])).collect())
+}
+
+/// CP866 for text from the shop: each character kept, mapped to its printable form, or
+/// refused with the character named (issue 7).
+pub fn cp866_strict(s: &str, code: &'static str, ru: &str, en: &str) -> Result<Vec<u8>, kkm_core::DriverError> {
+    kkm_core::text::encode(s, kkm_core::text::Charset::Cp866)
+        .map_err(|u| kkm_core::DriverError::Invalid(u.to_validation(code, ru, en)))
 }
 
 pub fn from_cp866(b: &[u8]) -> String {

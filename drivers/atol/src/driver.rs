@@ -187,7 +187,7 @@ impl AtolDriver {
             p.push(0);
             p.extend(bcd::money(Money::ZERO, 7));
             p.extend([0, 0]);
-            let mut name = bcd::cp866(&item.name);
+            let mut name = bcd::cp866_strict(&item.name, "receipt.item_name_unprintable", "Наименование", "Item name")?;
             name.truncate(128);
             p.extend(name);
             self.call(POSITION, &p).await?;
@@ -388,12 +388,15 @@ impl FiscalDriver for AtolDriver {
     }
 
     async fn cash_in(&mut self, sum: Money) -> DriverResult<()> {
+        // BCD5 holds at most 9 999 999 999 kopecks; beyond it the field would saturate.
+        kkm_core::check_sum(sum, &self.profile.limits)?;
         let mut p = vec![0];
         p.extend(bcd::money(sum, 5));
         self.in_mode(MODE_REGISTRATION, CASH_IN, &p).await.map(|_| ())
     }
 
     async fn cash_out(&mut self, sum: Money) -> DriverResult<()> {
+        kkm_core::check_sum(sum, &self.profile.limits)?;
         let mut p = vec![0];
         p.extend(bcd::money(sum, 5));
         self.in_mode(MODE_REGISTRATION, CASH_OUT, &p).await.map(|_| ())
@@ -422,7 +425,7 @@ impl FiscalDriver for AtolDriver {
 
     async fn print_text(&mut self, lines: &[String]) -> DriverResult<()> {
         for l in lines {
-            let mut t = bcd::cp866(l);
+            let mut t = bcd::cp866_strict(l, "print.text_unprintable", "Текст", "Text")?;
             t.truncate(64);
             self.call(PRINT_STRING, &t).await?;
         }

@@ -199,7 +199,7 @@ impl AtolEmulator {
                 bcd_in(&mut c, 7)?;
                 c.bytes(2).map_err(bad)?;
                 let name = bcd::from_cp866(c.rest());
-                let line = ReceiptLine { name, price, quantity, amount, vat, department, payment_method, payment_object };
+                let line = ReceiptLine { name, price, quantity, amount, vat, department, payment_method, payment_object, measure_unit: None };
                 core.add_line(line).map(|_| ok(vec![])).map_err(core_error_code)
             }
             PAYMENT => {
@@ -234,7 +234,7 @@ impl AtolEmulator {
                         let pay = *PAYMENTS.get(usize::from(p2).wrapping_sub(1)).ok_or(0x13)?;
                         bcd::money(core.sum(op, pay), 7)
                     }
-                    REG_RECEIPTS => bcd::encode(if p1 == 1 { u64::from(regs.receipt_count) } else { 0 }, 5),
+                    REG_RECEIPTS => bcd::encode(u64::from(operation_of(p1).map_or(0, |op| core.receipts_of(op))), 5),
                     REG_CASH_INS => bcd::money(regs.cash_ins, 7),
                     REG_CASH_OUTS => bcd::money(regs.cash_outs, 7),
                     _ => return Err(0x6C),
