@@ -336,3 +336,45 @@ async fn totals_can_print_the_x_report() {
     assert_eq!(t["sale"]["cash"], 100_000);
     assert_eq!(t["sale"]["card"], 50_000);
 }
+
+/// Reads go through the device's worker between jobs: reconciling while a queue prints
+/// never breaks a print, and once the queue is empty the figures balance.
+#[tokio::test]
+async fn reconciling_while_printing_never_interleaves() {
+    let rig = Rig::start_model("azur-01f", true).await;
+    let mut ids = vec![];
+    for i in 0..12 {
+        let (code, job) = rig.post("/api/v1/receipts", Some(&format!("busy-{i}")), Some(&sale(10_000 + i, 0))).await;
+        assert_eq!(code, 202);
+        ids.push(job["id"].as_i64().unwrap());
+    }
+    for _ in 0..4 {
+        let (code, r) = rig.post("/api/v1/reconciliations", None, Some(&json!({"device": "k1", "program": {"cash": 0}}))).await;
+        assert_eq!(code, 200, "{r}");
+        assert_eq!(effects_sum(&r), r["difference"].as_i64().unwrap(), "{r}");
+    }
+    for id in &ids {
+        assert_eq!(rig.wait_job(*id).await["status"], "done");
+    }
+    assert_eq!(rig.receipts_in_fn(), 12);
+    let total: i64 = (0..12).map(|i| 10_000 + i).sum();
+    let r = reconcile(&rig, json!({"cash": total})).await;
+    assert_eq!(r["balanced"], true, "{r}");
+    assert_eq!(r["documents"]["receipts"], 12, "{r}");
+}
+
+/// A shift's list of operations may be far larger than other API bodies.
+#[tokio::test]
+async fn a_long_list_of_operations_is_accepted() {
+    let rig = Rig::start(true).await;
+    print(&rig, "visit-0", &sale(100_000, 0)).await;
+    let mut ops = vec![json!({"reference": "visit-0", "kind": "sale", "cash": 100_000})];
+    for i in 0..4_000 {
+        ops.push(json!({"reference": format!("elsewhere-{i}"), "kind": "sale", "cash": 100, "time": "2026-11-26T10:00:00"}));
+    }
+    let (code, r) = rig.post("/api/v1/reconciliations", None, Some(&json!({"device": "k1", "program": {"operations": ops}}))).await;
+    assert_eq!(code, 200, "{r}");
+    assert_eq!(r["difference"], -400_000);
+    assert_eq!(r["unexplained"], 0);
+    assert_eq!(causes(&r).len(), 4_000);
+}

@@ -33,7 +33,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/cash-in", post(cash_in))
         .route("/api/v1/cash-out", post(cash_out))
         .route("/api/v1/devices/{id}/shift/totals", get(shift_totals))
-        .route("/api/v1/reconciliations", post(reconcile))
+        .route("/api/v1/reconciliations", post(reconcile).layer(axum::extract::DefaultBodyLimit::max(MAX_RECONCILE_BODY)))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }
@@ -326,6 +326,9 @@ fn timeout_problem() -> Problem {
     )
 }
 
+/// A reconciliation body may carry a shift's list of operations: up to 32 MiB.
+pub const MAX_RECONCILE_BODY: usize = 32 << 20;
+
 /// How long a reconciliation may read the device.
 const READ_BUDGET: Duration = Duration::from_secs(180);
 
@@ -458,7 +461,15 @@ pub async fn reconcile(State(s): State<AppState>, Query(q): Query<ReconcileQuery
     if !["json", "csv", "text"].contains(&format) {
         return Err(Problem::new(StatusCode::BAD_REQUEST, "request.format_invalid", "format: json, csv или text", "format must be json, csv or text"));
     }
-    let b: ReconcileBody = parse_json(&body_bytes(body)?)?;
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "request.body_too_large", "Запрос сверки слишком большой (больше 32 МБ)", "Reconciliation body over 32 MiB")
+        } else {
+            Problem::new(StatusCode::BAD_REQUEST, "request.body_unreadable", "Не удалось прочитать тело запроса", "Cannot read the request body")
+                .detail(e.body_text())
+        }
+    })?;
+    let b: ReconcileBody = parse_json(&body)?;
     let program = b.program.validate().map_err(|e| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, e.code, e.ru, e.en))?;
     let dev = s.device(b.device.as_deref()).ok_or_else(|| match b.device.as_deref() {
         Some(id) => unknown_device(id),

@@ -154,11 +154,12 @@ fn utc_primitive(t: OffsetDateTime) -> PrimitiveDateTime {
     PrimitiveDateTime::new(t.date(), t.time())
 }
 
-/// The device-clock time `at` on the PC's UTC clock, given the device clock now.
-fn to_utc(at: PrimitiveDateTime, device_now: PrimitiveDateTime) -> OffsetDateTime {
+/// The device-clock time `at` on the PC's UTC clock, given the device clock now. `None`
+/// for a clock so wrong the arithmetic leaves the calendar (then every job counts).
+fn to_utc(at: PrimitiveDateTime, device_now: PrimitiveDateTime) -> Option<OffsetDateTime> {
     let now = OffsetDateTime::now_utc();
     let offset = device_now - utc_primitive(now);
-    (at - offset).assume_utc()
+    at.checked_sub(offset).map(PrimitiveDateTime::assume_utc)
 }
 
 fn parse_utc(s: &str) -> Option<OffsetDateTime> {
@@ -169,7 +170,7 @@ fn parse_utc(s: &str) -> Option<OffsetDateTime> {
 /// later), cash moves done since the shift opened, and jobs that did not print.
 pub fn agent_entries(jobs: &[crate::queue::Job], shift_docs: &HashSet<u32>, opened_utc: Option<OffsetDateTime>) -> Vec<AgentEntry> {
     // Document times are to the minute; a minute of slack either way.
-    let since = opened_utc.map(|t| t - Duration::minutes(1));
+    let since = opened_utc.and_then(|t| t.checked_sub(Duration::minutes(1)));
     let after = |s: &str| match (since, parse_utc(s)) {
         (Some(since), Some(t)) => t >= since,
         _ => true,
@@ -200,9 +201,9 @@ pub async fn gather(handle: &WorkerHandle, store: &Store, device: &str) -> Resul
     let mut read = reader.shift(false).await?;
     let docs = shift_documents(&mut reader, Some(store), &read.fn_serial, read.last_document).await?;
     read.totals.opened_at = docs.opened_at();
-    let opened_utc = docs.opened_at().map(|at| to_utc(at, read.status.clock));
+    let opened_utc = docs.opened_at().and_then(|at| to_utc(at, read.status.clock));
     let since = opened_utc
-        .map(|t| t - Duration::hours(1))
+        .and_then(|t| t.checked_sub(Duration::hours(1)))
         .and_then(|t| t.format(&Rfc3339).ok())
         .unwrap_or_else(|| "1970-01-01T00:00:00Z".into());
     let dev = device.to_string();
