@@ -339,7 +339,9 @@ impl AtolEmulator {
                     }
                 };
                 session.buffer.insert(*tid, answer.clone());
-                let mut reply = vec![v3::RESULT, *tid];
+                // A synchronous reply names no task: `A3 answer` (spec §1, atol4j and
+                // KaznachejFA read it so). REQ replies below carry the task id.
+                let mut reply = vec![v3::RESULT];
                 reply.extend(answer);
                 Some((reply, emu.on_answer(op)))
             }
