@@ -1,8 +1,9 @@
 //! The v3 task session: every command is a task in the device's buffer.
 //!
 //! `ADD (NeedResult) TID task` puts a task in; the device replies with the task's state,
-//! `A3 result` (no task id: a synchronous reply) when it finished at once, or later (a
-//! poll with `REQ TID`, or an asynchronous `A6 TID result` on packet id 0xF0). `ACK TID`
+//! `A3 result` (a synchronous reply: no task id) when it finished at once, or later (a
+//! poll with `REQ TID`, answered the same way, or an asynchronous `A6 TID result` on
+//! packet id 0xF0). `ACK TID`
 //! releases the finished task. Every write has a deadline and every poll is paced, so a
 //! peer that floods the line or stops reading ends in a `link.*` error in time.
 //!
@@ -122,9 +123,10 @@ impl V3Link {
 
     /// Runs one task (password + command + params) and returns its answer bytes.
     ///
-    /// Replies are matched by packet id. A reply to the ADD itself is synchronous and
-    /// carries no task id (`A3 answer…`, as ATOL clients read it); a reply to `REQ` and
-    /// an asynchronous result (`A6`/`A7` on packet id 0xF0) carry it (`A3 TID answer…`).
+    /// Replies are matched by packet id. A synchronous reply (to the ADD or to a REQ)
+    /// is the task's state and then the answer, with no task id (`A3 answer…`, as
+    /// atol4j, KaznachejFA and multimag read it); an asynchronous result (`A6`/`A7` on
+    /// packet id 0xF0) names the task (`A6 TID answer…`).
     pub async fn task(&mut self, task: &[u8], answer_timeout: Duration) -> DriverResult<Vec<u8>> {
         let tid = self.next_tid;
         self.next_tid = self.next_tid.wrapping_add(1).max(1);
@@ -178,10 +180,8 @@ impl V3Link {
                 }
                 // Synchronous reply to the ADD: the state, then the answer, no task id.
                 ([v3::RESULT | v3::ERROR, result @ ..], true, _) => break result.to_vec(),
-                // Reply to a REQ: the state, the task id, then the answer.
-                ([v3::RESULT | v3::ERROR | v3::ASYNC_RESULT | v3::ASYNC_ERROR, t, result @ ..], false, true) if *t == tid => {
-                    break result.to_vec()
-                }
+                // Reply to a REQ: also the state, then the answer (the REQ named the task).
+                ([v3::RESULT | v3::ERROR, result @ ..], false, true) => break result.to_vec(),
                 // The ADD never arrived (B3 to a REQ) or did not fit (B1): only now is it
                 // safe to send it again, paced and bounded.
                 ([v3::NOT_FOUND, ..], false, true) | ([v3::OVERFLOW, ..], true, _) => {

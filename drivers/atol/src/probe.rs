@@ -5,9 +5,9 @@
 //!
 //! Neither can print or fiscalise. Both give up at the deadline on silence or garbage.
 
-use crate::commands::{ANSWER_U, DEVICE_TYPE};
+use crate::commands::DEVICE_TYPE;
 use crate::link::V3Link;
-use crate::{bcd, v2};
+use crate::v2;
 use kkm_core::port::{write_within, BoxStream, WRITE_DEADLINE};
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
@@ -21,12 +21,9 @@ pub struct ProbeAnswer {
 }
 
 fn parse_device_type(answer: &[u8], link: &'static str) -> Option<ProbeAnswer> {
-    match answer {
-        [ANSWER_U, 0, head @ ..] if head.len() >= 10 => {
-            Some(ProbeAnswer { model_id: u16::from(head[2]), model_name: bcd::from_cp866(&head[10..]), link })
-        }
-        _ => None,
-    }
+    let fields = crate::driver::answer_fields(DEVICE_TYPE, answer).ok()?;
+    let t = crate::answers::device_type(&fields).ok()?;
+    Some(ProbeAnswer { model_id: u16::from(t.model), model_name: t.name, link })
 }
 
 pub async fn probe_v3(stream: BoxStream, wait: Duration) -> Option<ProbeAnswer> {

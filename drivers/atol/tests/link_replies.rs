@@ -82,3 +82,22 @@ async fn empty_packet_asks_for_the_add_again() {
     assert_eq!(answer, vec![0x55, 0x00]);
     device.await.unwrap();
 }
+
+#[tokio::test]
+async fn lost_reply_is_fetched_with_req_and_its_reply_has_no_task_id() {
+    let (ours, mut peer) = tokio::io::duplex(4096);
+    let mut link = V3Link::new(Box::new(ours));
+    let device = tokio::spawn(async move {
+        let mut buf = Vec::new();
+        let add = next_packet(&mut peer, &mut buf).await;
+        let tid = add.data[2];
+        // The reply to the ADD is lost; the host polls.
+        let req = next_packet(&mut peer, &mut buf).await;
+        assert_eq!(req.data, vec![v3::REQ, tid], "a REQ, never a second ADD");
+        reply(&mut peer, req.id, &[v3::RESULT, 0x55, 0x00, 0x01]).await;
+        peer
+    });
+    let answer = link.task(&[0, 0, 0x4A, 0, 1, 0, 0, 0, 0, 0], Duration::from_secs(3)).await.unwrap();
+    assert_eq!(answer, vec![0x55, 0x00, 0x01]);
+    device.await.unwrap();
+}
