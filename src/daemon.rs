@@ -18,6 +18,7 @@ pub struct Running {
     pub store: Store,
     shutdown: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    _lock: crate::datadir_lock::DataDirLock,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -36,10 +37,20 @@ fn start_err(code: &'static str, what_ru: &str, what_en: &str, e: impl std::fmt:
 pub async fn start(config: &Config) -> Result<Running, StartError> {
     let data = config.data_dir();
     std::fs::create_dir_all(&data).map_err(|e| start_err("daemon.data_dir", "Не удалось создать папку данных", "Cannot create the data dir", e))?;
+    // Before the database is touched: one agent per queue.
+    let lock = crate::datadir_lock::acquire(&data).map_err(|e| StartError {
+        code: "daemon.already_running",
+        ru: e.ru(),
+        en: e.to_string(),
+    })?;
     let token = api::security::load_or_create_token(&data)
         .map_err(|e| start_err("daemon.token", "Не удалось создать токен", "Cannot create the token", e))?;
     let store = Store::open(&data.join("queue.sqlite"))
         .map_err(|e| start_err("daemon.database", "Не удалось открыть базу очереди", "Cannot open the queue database", e))?;
+    // Bound before any worker starts, so a daemon that cannot serve prints nothing.
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| start_err("daemon.listen", "Не удалось занять адрес API", "Cannot listen", e))?;
     let (tx, rx) = watch::channel(false);
     let mut devices = Vec::new();
     let mut tasks = Vec::new();
@@ -54,9 +65,6 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     let committer = crate::queue::committer::Committer::start(store.clone())
         .map_err(|e| start_err("daemon.commit_thread", "Не удалось запустить запись очереди", "Cannot start the queue writer", e))?;
     let state = AppState { store: store.clone(), committer, devices: Arc::new(devices), token: Arc::new(token.clone()) };
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| start_err("daemon.listen", "Не удалось занять адрес API", "Cannot listen", e))?;
     let addr = listener.local_addr().map_err(|e| start_err("daemon.listen", "Адрес API", "Listen address", e))?;
     let app = api::router(state);
     let mut srx = rx.clone();
@@ -69,7 +77,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         }
     }));
     tracing::info!(%addr, "kkm-agent listening");
-    Ok(Running { addr, token, store, shutdown: tx, tasks })
+    Ok(Running { addr, token, store, shutdown: tx, tasks, _lock: lock })
 }
 
 impl Running {

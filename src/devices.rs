@@ -158,8 +158,15 @@ impl kkm_core::FiscalDriver for AutoDriver {
     async fn cash_out(&mut self, sum: kkm_core::Money) -> DriverResult<()> {
         self.inner().await?.cash_out(sum).await
     }
-    async fn fiscalize(&mut self, receipt: &kkm_core::Receipt) -> DriverResult<kkm_core::FiscalResult> {
-        self.inner().await?.fiscalize(receipt).await
+    async fn fiscalize_with(
+        &mut self,
+        receipt: &kkm_core::Receipt,
+        before_close: kkm_core::BeforeClose<'_>,
+    ) -> DriverResult<kkm_core::FiscalResult> {
+        self.inner().await?.fiscalize_with(receipt, before_close).await
+    }
+    async fn continue_print(&mut self) -> DriverResult<()> {
+        self.inner().await?.continue_print().await
     }
     async fn cancel_receipt(&mut self) -> DriverResult<()> {
         self.inner().await?.cancel_receipt().await

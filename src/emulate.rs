@@ -118,6 +118,10 @@ pub async fn start(opts: EmulatorOptions) -> std::io::Result<RunningEmulator> {
             let _ = writeln!(out);
         }));
     }
+    // ATOL has no "continue printing" command in our sources: the emulated unit
+    // finishes an interrupted print by itself when paper is back (unconfirmed, see
+    // protocol-specs/atol.md); Shtrih waits for B0.
+    core.set_resume_on_paper_in(matches!(opts.model, EmulatedModel::Neva01F));
     let emulator = Emulator::new(core);
     for f in &opts.faults {
         emulator.faults().inject(*f);

@@ -16,6 +16,7 @@ pub mod cli_demo;
 pub mod cli_device;
 pub mod config;
 pub mod daemon;
+pub mod datadir_lock;
 pub mod devices;
 pub mod diagnostics;
 pub mod emulate;

@@ -10,6 +10,7 @@
 
 pub mod committer;
 pub mod job;
+pub mod recovery;
 pub mod store;
 pub mod worker;
 

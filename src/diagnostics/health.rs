@@ -365,6 +365,7 @@ mod tests {
             shift_number: 3,
             receipt_open: false,
             paper_present: true,
+            awaiting_continue: false,
             cover_open: false,
             clock: datetime!(2026-11-25 12:10),
             mode_raw: 2,

@@ -110,4 +110,16 @@ pub struct Job {
     pub copy_pending: bool,
     pub created_at: String,
     pub updated_at: String,
+    /// The ФН (its serial) that `fn_before` was read from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fn_serial: Option<String>,
+    /// The command that makes the receipt fiscal was about to be sent.
+    #[serde(skip)]
+    pub close_sent: bool,
+    /// The receipt's operation and total (the cash move's sum), stored apart from the
+    /// body so recovery never depends on the body parsing.
+    #[serde(skip)]
+    pub operation: Option<kkm_core::Operation>,
+    #[serde(skip)]
+    pub total: Option<Money>,
 }

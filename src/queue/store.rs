@@ -6,7 +6,7 @@
 //! use [`Store::blocking`] so an fsync never stalls other tasks.
 
 use super::job::{Job, JobError, JobRequest, JobStatus};
-use kkm_core::FiscalResult;
+use kkm_core::{FiscalResult, Money};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -30,6 +30,19 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX jobs_device_status ON jobs (device, status, id);
     CREATE INDEX jobs_created ON jobs (created_at);",
+    // Exactly-once evidence, kept apart from the request body so that recovery never
+    // depends on the body still parsing after an upgrade:
+    // - fn_serial: the ФН that fn_before was read from (another ФН proves nothing);
+    // - close_sent: committed right before the command that makes a receipt fiscal;
+    // - sent_at: when fn_before was recorded;
+    // - operation, total, payments: what the receipt must look like in the ФН.
+    "ALTER TABLE jobs ADD COLUMN fn_serial TEXT;
+    ALTER TABLE jobs ADD COLUMN close_sent INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN sent_at TEXT;
+    ALTER TABLE jobs ADD COLUMN operation TEXT;
+    ALTER TABLE jobs ADD COLUMN total INTEGER;
+    ALTER TABLE jobs ADD COLUMN payments TEXT;
+    UPDATE jobs SET close_sent = 1 WHERE status = 'in_flight';",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -64,8 +77,8 @@ fn now() -> String {
         .unwrap_or_default()
 }
 
-const COLUMNS: &str =
-    "id, device, idem_key, kind, body, status, attempts, fn_before, result, error, copy_pending, created_at, updated_at";
+const COLUMNS: &str = "id, device, idem_key, kind, body, status, attempts, fn_before, result, error, copy_pending, created_at, updated_at,
+    fn_serial, close_sent, operation, total";
 
 fn row_to_job(r: &rusqlite::Row) -> rusqlite::Result<Job> {
     let body: String = r.get(4)?;
@@ -86,6 +99,10 @@ fn row_to_job(r: &rusqlite::Row) -> rusqlite::Result<Job> {
         copy_pending: r.get::<_, i64>(10)? != 0,
         created_at: r.get(11)?,
         updated_at: r.get(12)?,
+        fn_serial: r.get(13)?,
+        close_sent: r.get::<_, i64>(14)? != 0,
+        operation: r.get::<_, Option<String>>(15)?.and_then(|o| serde_json::from_value(serde_json::Value::String(o)).ok()),
+        total: r.get::<_, Option<i64>>(16)?.map(Money),
     })
 }
 
@@ -103,9 +120,21 @@ fn submit_in(tx: &rusqlite::Transaction, device: &str, key: &str, request: &JobR
         return if same { Ok((job, false)) } else { Err(StoreError::Conflict(Box::new(job))) };
     }
     let t = now();
+    let (operation, total, payments) = match request {
+        JobRequest::Receipt { receipt } => {
+            let total = receipt.items.iter().try_fold(Money::ZERO, |acc, i| i.total().and_then(|t| acc.checked_add(t)));
+            let payments: Vec<(serde_json::Value, i64)> =
+                receipt.payments.iter().map(|p| (serde_json::to_value(p.kind).unwrap_or_default(), p.sum.0)).collect();
+            let op = serde_json::to_value(receipt.operation).ok().and_then(|v| v.as_str().map(str::to_string));
+            (op, total.map(|t| t.0), serde_json::to_string(&payments).ok())
+        }
+        JobRequest::CashIn { sum } | JobRequest::CashOut { sum } => (None, Some(sum.0), None),
+        _ => (None, None, None),
+    };
     tx.execute(
-        "INSERT INTO jobs (device, idem_key, kind, body, status, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?5)",
-        params![device, key, request.kind(), body, t],
+        "INSERT INTO jobs (device, idem_key, kind, body, status, created_at, updated_at, operation, total, payments)
+         VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?5, ?6, ?7, ?8)",
+        params![device, key, request.kind(), body, t, operation, total, payments],
     )?;
     let id = tx.last_insert_rowid();
     Ok((tx.query_row(&format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"), params![id], row_to_job)?, true))
@@ -224,24 +253,64 @@ impl Store {
             .optional()?)
     }
 
-    /// Records the ФН counter and marks the job in flight: committed before sending.
-    pub fn mark_in_flight(&self, id: i64, fn_before: Option<u32>) -> StoreResult<()> {
-        self.lock().execute(
-            "UPDATE jobs SET status = 'in_flight', fn_before = ?2, attempts = attempts + 1, updated_at = ?3 WHERE id = ?1",
-            params![id, fn_before, now()],
+    /// Claims a queued job for the worker before any device I/O: after this, a DELETE
+    /// can no longer cancel it. `false` when the job is no longer queued (cancelled).
+    pub fn claim(&self, id: i64) -> StoreResult<bool> {
+        let n = self.lock().execute(
+            "UPDATE jobs SET status = 'in_flight', fn_before = NULL, fn_serial = NULL, close_sent = 0, sent_at = NULL,
+             updated_at = ?2 WHERE id = ?1 AND status = 'queued'",
+            params![id, now()],
         )?;
-        Ok(())
+        Ok(n == 1)
     }
 
-    /// Puts an in-flight job back in the queue (nothing was fiscalised).
+    /// Records the ФН counter (and which ФН it came from) for a claimed job: committed
+    /// before the first byte of the job is sent.
+    pub fn record_before(&self, id: i64, fn_before: Option<u32>, fn_serial: Option<&str>) -> StoreResult<()> {
+        self.guarded(
+            "UPDATE jobs SET fn_before = ?2, fn_serial = ?3, sent_at = ?4, updated_at = ?4 WHERE id = ?1 AND status = 'in_flight'",
+            params![id, fn_before, fn_serial, now()],
+        )
+    }
+
+    /// The receipt's closing command is about to be sent: before this marker is on
+    /// disk, the ФН cannot hold this job's receipt.
+    pub fn mark_close_sent(&self, id: i64) -> StoreResult<()> {
+        self.guarded("UPDATE jobs SET close_sent = 1, updated_at = ?2 WHERE id = ?1 AND status = 'in_flight'", params![id, now()])
+    }
+
+    /// Runs an update that must change exactly the one in-flight row.
+    fn guarded(&self, sql: &str, p: impl rusqlite::Params) -> StoreResult<()> {
+        match self.lock().execute(sql, p)? {
+            1 => Ok(()),
+            _ => Err(StoreError::Db("the job is no longer in flight".into())),
+        }
+    }
+
+    /// Puts an in-flight job back in the queue: the ФН proves nothing was fiscalised,
+    /// or nothing was sent. Not an attempt: lost links and crashes do not count.
     pub fn requeue(&self, id: i64) -> StoreResult<()> {
         self.lock().execute(
-            "UPDATE jobs SET status = 'queued', fn_before = NULL, updated_at = ?2 WHERE id = ?1",
+            "UPDATE jobs SET status = 'queued', fn_before = NULL, fn_serial = NULL, close_sent = 0, updated_at = ?2
+             WHERE id = ?1 AND status = 'in_flight'",
             params![id, now()],
         )?;
         Ok(())
     }
 
+    /// Puts an in-flight job back after the device definitely refused it: counts
+    /// toward the per-job limit.
+    pub fn requeue_refused(&self, id: i64) -> StoreResult<()> {
+        self.lock().execute(
+            "UPDATE jobs SET status = 'queued', fn_before = NULL, fn_serial = NULL, close_sent = 0, attempts = attempts + 1,
+             updated_at = ?2 WHERE id = ?1 AND status = 'in_flight'",
+            params![id, now()],
+        )?;
+        Ok(())
+    }
+
+    /// Ends a job that the worker holds (queued or in flight). A job cancelled
+    /// meanwhile stays cancelled.
     pub fn finish(
         &self,
         id: i64,
@@ -253,7 +322,8 @@ impl Store {
         let result = result.and_then(|r| serde_json::to_string(r).ok());
         let error = error.and_then(|e| serde_json::to_string(e).ok());
         self.lock().execute(
-            "UPDATE jobs SET status = ?2, result = ?3, error = ?4, copy_pending = ?5, updated_at = ?6 WHERE id = ?1",
+            "UPDATE jobs SET status = ?2, result = ?3, error = ?4, copy_pending = ?5, updated_at = ?6
+             WHERE id = ?1 AND status IN ('queued', 'in_flight')",
             params![id, status.as_str(), result, error, copy_pending as i64, now()],
         )?;
         Ok(())
@@ -308,10 +378,42 @@ mod tests {
         assert!(s.submit("k2", "key-1", &JobRequest::OpenShift).unwrap().1);
         let (b, _) = s.submit("k1", "key-2", &JobRequest::OpenShift).unwrap();
         assert_eq!(s.next_for("k1").unwrap().unwrap().id, a.id);
-        s.mark_in_flight(b.id, Some(7)).unwrap();
+        assert!(s.claim(b.id).unwrap());
+        s.record_before(b.id, Some(7), Some("9960440300012345")).unwrap();
         assert_eq!(s.next_for("k1").unwrap().unwrap().id, b.id, "in-flight jobs are recovered first");
         assert!(matches!(s.cancel(b.id), Err(StoreError::NotCancellable(_))));
         assert_eq!(s.cancel(a.id).unwrap().status, JobStatus::Cancelled);
+    }
+
+    #[test]
+    fn a_cancelled_job_cannot_be_claimed_or_finished() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("q.sqlite")).unwrap();
+        let (a, _) = s.submit("k1", "key-1", &JobRequest::XReport).unwrap();
+        s.cancel(a.id).unwrap();
+        assert!(!s.claim(a.id).unwrap(), "a cancelled job was claimed");
+        assert!(s.record_before(a.id, Some(1), None).is_err());
+        s.finish(a.id, JobStatus::Done, None, None, false).unwrap();
+        assert_eq!(s.get(a.id).unwrap().status, JobStatus::Cancelled);
+        // A claimed job cannot be cancelled.
+        let (b, _) = s.submit("k1", "key-2", &JobRequest::XReport).unwrap();
+        assert!(s.claim(b.id).unwrap());
+        assert!(matches!(s.cancel(b.id), Err(StoreError::NotCancellable(_))));
+    }
+
+    #[test]
+    fn receipt_evidence_is_kept_apart_from_the_body() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("q.sqlite")).unwrap();
+        let receipt: kkm_core::Receipt = serde_json::from_value(serde_json::json!({
+            "operation": "sale",
+            "items": [{"name": "Стрижка", "price": 150000, "vat": "none"}],
+            "payments": [{"type": "cash", "sum": 150000}]
+        }))
+        .unwrap();
+        let (j, _) = s.submit("k1", "r-1", &JobRequest::Receipt { receipt }).unwrap();
+        assert_eq!(j.operation, Some(kkm_core::Operation::Sale));
+        assert_eq!(j.total, Some(Money(150_000)));
     }
 
     #[test]

@@ -2,26 +2,32 @@
 //!
 //! The rule, in the order the worker applies it:
 //!
-//! 1. Look at the device first. No link: wait with backoff. A receipt left open (a
-//!    crash, the keypad): cancel it. Shift closed: open it (policy) or park. Shift over
-//!    24 h, no paper: park with the reason and the action, and resume by itself when the
-//!    status shows the cause is gone.
-//! 2. Before sending a fiscal job, read the ФН's last document number and commit it in
-//!    the job's row together with `in_flight`.
+//! 1. Look at the device first. No link: wait with backoff. A print that paper-out
+//!    interrupted: finish it (Shtrih B0) before anything else. A receipt left open (a
+//!    crash, the keypad): cancel it. Shift closed: open it (policy) or park. A
+//!    device-wide problem (paper, shift over 24 h, ОФД block, ФН failure, clock, wrong
+//!    password): park with the reason and the action, keep the jobs queued, and resume
+//!    by itself when the device shows the cause is gone.
+//! 2. Claim the job atomically (`queued` → `in_flight`), so a DELETE cannot cancel a
+//!    job that is being sent. Before its first byte, commit the ФН's last document
+//!    number and serial in the row; right before the command that makes a receipt
+//!    fiscal, commit the `close_sent` marker.
 //! 3. After *any* failure of a fiscal job (a lost link, a crash of this process, a
-//!    device error) the job stays `in_flight`, and the next step asks the ФН: counter
-//!    unchanged → nothing was fiscalised, retry or fail by the error; counter moved →
-//!    read the new documents and match operation and total; a match is the job's
-//!    result; no match → `needs_attention`, never a guess, never a reprint.
-//! 4. Paper that ran out after fiscalisation leaves the job done with a copy pending;
-//!    the copy prints when paper is back.
+//!    device error) the job stays `in_flight`, and the next step asks the ФН (see
+//!    [`super::recovery`]): another ФН → `needs_attention`; counter unchanged, or the
+//!    receipt's close never sent → nothing of this job was fiscalised, retry; counter
+//!    moved → the first document of the job's kind must be the job's own, else
+//!    `needs_attention` with the document numbers. Never a guess, never a reprint.
+//! 4. Only a definite refusal of the job by the device counts toward its attempts;
+//!    lost links, crashes and device-wide problems do not.
+//! 5. Paper that ran out after fiscalisation leaves the job done with a copy pending;
+//!    nothing else prints until that copy (of that document) is printed.
 
 use super::job::{Job, JobError, JobRequest, JobStatus};
+use super::recovery::{judge, Expect, Judgement, SCAN_LIMIT};
 use super::store::Store;
 use crate::config::Policy;
-use kkm_core::{
-    Condition, DeviceStatus, DocumentKind, DriverBox, DriverError, ErrorClass, FiscalResult, ShiftState,
-};
+use kkm_core::{Condition, DeviceStatus, DriverBox, DriverError, ErrorClass, FiscalResult, ShiftState};
 use serde::Serialize;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -62,6 +68,10 @@ enum ParkCause {
     Paper,
     ShiftExpired,
     ShiftClosed,
+    /// A device-wide refusal the status cannot show (ОФД block, ФН failure, clock,
+    /// password): probe again after a while by retrying the job, which costs nothing
+    /// (a refusal changes nothing in the ФН and does not count as an attempt).
+    Device,
     Other,
 }
 
@@ -74,6 +84,9 @@ pub struct Worker {
     parked: Option<(ParkCause, Instant)>,
     /// The error that left the in-flight job unresolved, if this process saw it.
     last_failure: Option<(i64, DriverError)>,
+    /// Recovery steps of one job that could not read the ФН's answer (not a lost link):
+    /// bounded, so a document the driver cannot decode does not block the queue forever.
+    unreadable: (i64, u32),
 }
 
 /// Sends of one job after which the worker stops retrying it.
@@ -85,15 +98,40 @@ fn reason(code: &str, ru: &str, en: &str, action: &str) -> JobError {
 
 fn cause_of(c: Option<Condition>) -> ParkCause {
     match c {
-        Some(Condition::PaperOut | Condition::CoverOpen) => ParkCause::Paper,
+        Some(Condition::PaperOut | Condition::CoverOpen | Condition::AwaitingContinue) => ParkCause::Paper,
         Some(Condition::ShiftExpired) => ParkCause::ShiftExpired,
         Some(Condition::ShiftClosed) => ParkCause::ShiftClosed,
+        Some(c) if c.is_device_wide() => ParkCause::Device,
         _ => ParkCause::Other,
     }
 }
 
 fn db(e: super::StoreError) -> DriverError {
     DriverError::Protocol(format!("queue database: {e}"))
+}
+
+/// Reads of one in-flight job's documents that may fail to decode before a person is
+/// asked to look.
+const MAX_UNREADABLE: u32 = 5;
+
+/// What the job's document must look like, from the parsed body or, when the body no
+/// longer parses (an upgrade), from the columns stored beside it.
+fn expectation(job: &Job, req: Option<&JobRequest>) -> Option<Expect> {
+    match req {
+        Some(JobRequest::Receipt { receipt }) => {
+            let total = receipt.items.iter().try_fold(kkm_core::Money::ZERO, |a, i| i.total().and_then(|t| a.checked_add(t)))?;
+            Some(Expect::Receipt { operation: receipt.operation, total })
+        }
+        Some(JobRequest::OpenShift) => Some(Expect::ShiftOpen),
+        Some(JobRequest::CloseShift) => Some(Expect::ShiftClose),
+        Some(_) => None,
+        None => match (job.kind.as_str(), job.operation, job.total) {
+            ("receipt", Some(operation), Some(total)) => Some(Expect::Receipt { operation, total }),
+            ("open_shift", ..) => Some(Expect::ShiftOpen),
+            ("close_shift", ..) => Some(Expect::ShiftClose),
+            _ => None,
+        },
+    }
 }
 
 impl Worker {
@@ -105,7 +143,7 @@ impl Worker {
         shutdown: watch::Receiver<bool>,
     ) -> (WorkerHandle, tokio::task::JoinHandle<()>) {
         let handle = WorkerHandle { state: Arc::default(), notify: Arc::new(Notify::new()) };
-        let w = Worker { device, driver, store, policy, handle: handle.clone(), parked: None, last_failure: None };
+        let w = Worker { device, driver, store, policy, handle: handle.clone(), parked: None, last_failure: None, unreadable: (0, 0) };
         let task = tokio::spawn(w.run(shutdown));
         (handle, task)
     }
@@ -173,6 +211,7 @@ impl Worker {
             Some((ParkCause::Paper, _)) => s.paper_present,
             Some((ParkCause::ShiftExpired, _)) => s.shift != ShiftState::Expired,
             Some((ParkCause::ShiftClosed, _)) => s.shift == ShiftState::Open || self.policy.auto_open_shift,
+            Some((ParkCause::Device, since)) => since.elapsed() > Duration::from_secs(10),
             Some((ParkCause::Other, since)) => since.elapsed() > Duration::from_secs(15),
         }
     }
@@ -187,25 +226,40 @@ impl Worker {
             st.online = true;
             st.status = Some(status.clone());
         }
+        // A print that paper-out interrupted: the device refuses everything until it
+        // is finished. That print is the pending copy, if one is owed.
+        if status.awaiting_continue {
+            tracing::info!(device = %self.device, "finishing a print interrupted by paper-out");
+            return match self.driver.continue_print().await {
+                Ok(()) => {
+                    if let Err(e) = self.copies_printed_by_continue() {
+                        return self.offline(&db(e));
+                    }
+                    Step::Progress
+                }
+                Err(e) if e.is_link() => self.offline(&e),
+                Err(e) => self.park(cause_of(e.condition()), (&e).into()),
+            };
+        }
         if self.parked.is_some() && self.park_resolved(&status) {
             self.unpark();
         }
-        // Copies owed after paper ran out mid-print.
-        if status.paper_present {
-            match self.store.copies_pending(&self.device) {
-                Ok(jobs) => {
-                    for j in jobs {
-                        match self.driver.print_last_copy().await {
-                            Ok(()) => {
-                                let _ = self.store.clear_copy(j.id);
-                            }
-                            Err(e) if e.is_link() => return self.offline(&e),
-                            Err(e) => return self.park(cause_of(e.condition()), (&e).into()),
-                        }
+        // Copies owed after paper ran out mid-print: nothing else prints before them,
+        // so the copy is of the customer's receipt, not of a later document.
+        match self.store.copies_pending(&self.device) {
+            Ok(jobs) if !jobs.is_empty() => {
+                if !status.paper_present {
+                    return self.park(ParkCause::Paper, paper_out_after_fiscal());
+                }
+                for j in jobs {
+                    if let Err(step) = self.print_copy_of(&j).await {
+                        return step;
                     }
                 }
-                Err(e) => return self.offline(&db(e)),
+                return Step::Progress;
             }
+            Ok(_) => {}
+            Err(e) => return self.offline(&db(e)),
         }
         let job = match self.store.next_for(&self.device) {
             Ok(Some(j)) => j,
@@ -226,6 +280,36 @@ impl Worker {
         };
         self.state().job_in_progress = None;
         step
+    }
+
+    /// Prints the copy owed for `job`, if the last document in the ФН is still its
+    /// document; a copy of anything else would be a copy of someone else's receipt.
+    async fn print_copy_of(&mut self, job: &Job) -> Result<(), Step> {
+        let last = match self.driver.fn_status().await {
+            Ok(f) => f.last_document_number,
+            Err(e) if e.is_link() => return Err(self.offline(&e)),
+            Err(e) => return Err(self.park(cause_of(e.condition()), (&e).into())),
+        };
+        let own = job.result.as_ref().map(|r| r.document_number) == Some(last);
+        if own {
+            match self.driver.print_last_copy().await {
+                Ok(()) => {}
+                Err(e) if e.is_link() => return Err(self.offline(&e)),
+                Err(e) => return Err(self.park(cause_of(e.condition()), (&e).into())),
+            }
+        } else {
+            tracing::warn!(device = %self.device, job = job.id, "the owed copy is no longer the last document; not printed");
+        }
+        self.store.clear_copy(job.id).map_err(|e| self.offline(&db(e)))
+    }
+
+    /// Continue-print finished the interrupted document; if that was the last
+    /// fiscal document and a copy of it was owed, it is printed now.
+    fn copies_printed_by_continue(&mut self) -> Result<(), super::StoreError> {
+        for j in self.store.copies_pending(&self.device)? {
+            self.store.clear_copy(j.id)?;
+        }
+        Ok(())
     }
 
     /// Gets the device ready for `req`. `Err` is the step to return instead.
@@ -276,23 +360,26 @@ impl Worker {
         }
     }
 
-    /// The counter that tells whether `req` ran: the ФН's last document for fiscal
-    /// jobs, the shift's cash-in or cash-out total for cash moves.
-    async fn counter(&mut self, req: &JobRequest) -> Result<Option<u32>, DriverError> {
+    /// The counter that tells whether `req` ran: the ФН's last document and serial for
+    /// fiscal jobs; nothing for the others.
+    async fn counter(&mut self, req: &JobRequest) -> Result<Option<(u32, String)>, DriverError> {
         Ok(match req {
-            r if r.is_fiscal() => Some(self.driver.fn_status().await?.last_document_number),
+            r if r.is_fiscal() => {
+                let f = self.driver.fn_status().await?;
+                Some((f.last_document_number, f.serial))
+            }
             _ => None,
         })
     }
 
     async fn execute(&mut self, job: Job, status: &DeviceStatus) -> Step {
         // Only queued jobs get here, and a queued job was proven not fiscalised (recovery
-        // requeues only when the ФН did not move), so giving up cannot lose a receipt.
+        // requeues only when the ФН proves it), so giving up cannot lose a receipt.
         if job.attempts >= MAX_ATTEMPTS {
             let why = reason(
                 "job.too_many_attempts",
-                "Задание не удалось выполнить после многих попыток; ФН подтверждает, что чек не пробит",
-                "The job failed after many attempts; the FN confirms nothing was fiscalised",
+                "ККТ много раз отказала в этом задании; ФН подтверждает, что чек не пробит",
+                "The device refused the job many times; the FN confirms nothing was fiscalised",
                 "Проверьте ККТ (kkm-agent device … check) и отправьте задание заново с новым ключом.",
             );
             let _ = self.store.finish(job.id, JobStatus::NeedsAttention, None, Some(&why), false);
@@ -301,9 +388,15 @@ impl Worker {
         let req: JobRequest = match serde_json::from_value(job.request.clone()) {
             Ok(r) => r,
             Err(e) => {
-                let why = reason("job.corrupt", "Повреждённое задание в очереди", "Corrupt job in the queue", "Сообщите разработчикам.");
+                // Queued, so never sent: nothing was printed.
+                let why = reason(
+                    "job.unreadable",
+                    "Задание в очереди не читается этой версией агента; чек не пробит",
+                    "This version of the agent cannot read the queued job; nothing was printed",
+                    "Отправьте чек заново с новым ключом и сообщите разработчикам.",
+                );
                 tracing::error!("job {} unreadable: {e}", job.id);
-                let _ = self.store.finish(job.id, JobStatus::Failed, None, Some(&why), false);
+                let _ = self.store.finish(job.id, JobStatus::NeedsAttention, None, Some(&why), false);
                 return Step::Progress;
             }
         };
@@ -314,19 +407,35 @@ impl Worker {
                 return Step::Progress;
             }
         }
+        // Claimed before any device I/O: from here a DELETE answers 409.
+        match self.store.claim(job.id) {
+            Ok(true) => {}
+            Ok(false) => return Step::Progress, // cancelled meanwhile
+            Err(e) => return self.offline(&db(e)),
+        }
         if let Err(step) = self.prepare(&req, status).await {
+            let _ = self.store.requeue(job.id);
             return step;
         }
         let before = match self.counter(&req).await {
             Ok(c) => c,
-            Err(e) if e.is_link() => return self.offline(&e),
-            Err(e) => return self.park(cause_of(e.condition()), (&e).into()),
+            Err(e) => {
+                let _ = self.store.requeue(job.id);
+                return if e.is_link() { self.offline(&e) } else { self.park(cause_of(e.condition()), (&e).into()) };
+            }
         };
-        if let Err(e) = self.store.mark_in_flight(job.id, before) {
+        let (fn_before, fn_serial) = match &before {
+            Some((n, s)) => (Some(*n), Some(s.as_str())),
+            None => (None, None),
+        };
+        if let Err(e) = self.store.record_before(job.id, fn_before, fn_serial) {
             return self.offline(&db(e));
         }
+        let store = self.store.clone();
+        let id = job.id;
+        let mut mark_close = move || store.mark_close_sent(id).map_err(db);
         let outcome = match &req {
-            JobRequest::Receipt { receipt } => self.driver.fiscalize(receipt).await.map(Some),
+            JobRequest::Receipt { receipt } => self.driver.fiscalize_with(receipt, &mut mark_close).await.map(Some),
             JobRequest::OpenShift => self.driver.open_shift(None).await.map(Some),
             JobRequest::CloseShift => self.driver.close_shift(None).await.map(Some),
             JobRequest::XReport => self.driver.x_report().await.map(|_| None),
@@ -366,12 +475,18 @@ impl Worker {
         }
     }
 
-    /// A definite refusal: fail, retry after fixing, or park. "Recoverable" states are
-    /// fixed by the preflight before a receipt or a cash move; a shift job refused for
-    /// the shift's state (close a closed shift, open an open one) is simply refused.
+    /// A definite refusal (the ФН proves nothing was fiscalised): fail, retry after
+    /// fixing, or park. A shift job refused for the shift's state (close a closed
+    /// shift, open an open one) is simply refused. Device-wide conditions park the
+    /// queue and never count against the job; only refusals of this job do.
     fn refused(&mut self, id: i64, e: &DriverError, req: &JobRequest) -> Step {
         let shift_job = matches!(req, JobRequest::OpenShift | JobRequest::CloseShift | JobRequest::XReport);
+        let device_wide = e.condition().is_some_and(Condition::is_device_wide);
         match e.class() {
+            _ if device_wide => {
+                let _ = self.store.requeue(id);
+                self.park(cause_of(e.condition()), e.into())
+            }
             ErrorClass::Recoverable if shift_job => {
                 let _ = self.store.finish(id, JobStatus::Failed, None, Some(&e.into()), false);
                 Step::Progress
@@ -381,13 +496,13 @@ impl Worker {
                 Step::Progress
             }
             ErrorClass::Recoverable | ErrorClass::Transient => {
-                let _ = self.store.requeue(id);
+                let _ = self.store.requeue_refused(id);
                 self.state().last_error = Some(e.into());
                 Step::Offline // a short backoff, then the preflight fixes the cause
             }
             ErrorClass::NeedsAttention => {
-                let _ = self.store.requeue(id);
-                self.park(cause_of(e.condition()), e.into())
+                let _ = self.store.requeue_refused(id);
+                self.park(ParkCause::Other, e.into())
             }
         }
     }
@@ -395,7 +510,7 @@ impl Worker {
     async fn done(&mut self, id: i64, result: Option<&FiscalResult>) -> Step {
         // Paper may have run out while the fiscalised document printed.
         let copy = match self.driver.status().await {
-            Ok(s) => !s.paper_present || matches!(s.submode_raw, 2 | 3),
+            Ok(s) => !s.paper_present || s.awaiting_continue,
             Err(_) => false,
         };
         if let Err(e) = self.store.finish(id, JobStatus::Done, result, None, copy) {
@@ -403,90 +518,169 @@ impl Worker {
         }
         self.last_failure = None;
         if copy {
-            return self.park(
-                ParkCause::Paper,
-                reason("device.paper_out_after_fiscal", "Чек пробит, но бумага кончилась при печати", "Fiscalised, but paper ran out while printing", "Вставьте бумагу: агент напечатает копию чека, повторно чек не пробивается."),
-            );
+            return self.park(ParkCause::Paper, paper_out_after_fiscal());
         }
+        Step::Progress
+    }
+
+    fn attention(&mut self, id: i64, why: JobError) -> Step {
+        tracing::warn!(device = %self.device, job = id, code = %why.code, "needs attention: {}", why.title_en);
+        let _ = self.store.finish(id, JobStatus::NeedsAttention, None, Some(&why), false);
+        self.last_failure = None;
         Step::Progress
     }
 
     /// Settles a job left in flight by asking the ФН what really happened.
     async fn recover(&mut self, job: Job, status: &DeviceStatus) -> Step {
-        let req: JobRequest = match serde_json::from_value(job.request.clone()) {
-            Ok(r) => r,
-            Err(_) => {
-                let _ = self.store.finish(job.id, JobStatus::Failed, None, None, false);
-                return Step::Progress;
-            }
-        };
+        let req: Option<JobRequest> = serde_json::from_value(job.request.clone()).ok();
         if status.receipt_open {
             if let Err(e) = self.driver.cancel_receipt().await {
-                return if e.is_link() { self.offline(&e) } else { self.park(ParkCause::Other, (&e).into()) };
+                return if e.is_link() { self.offline(&e) } else { self.park(cause_of(e.condition()), (&e).into()) };
             }
         }
         let failure = self.last_failure.take().filter(|(id, _)| *id == job.id).map(|(_, e)| e);
+        let fiscal = req.as_ref().map_or(matches!(job.kind.as_str(), "receipt" | "open_shift" | "close_shift"), JobRequest::is_fiscal);
         let Some(before) = job.fn_before else {
-            // Crashed before the counter was read, or a non-fiscal job: nothing was sent
-            // for fiscal jobs; cash moves must be checked by a person.
-            if req.is_fiscal() || matches!(req, JobRequest::XReport) {
+            // Crashed before the counter was committed: nothing was sent for fiscal jobs
+            // or X-reports; cash moves must be checked by a person.
+            if fiscal || job.kind == "x_report" {
                 let _ = self.store.requeue(job.id);
-            } else {
-                let why = reason("recovery.cash_move_unknown", "Агент прервался во время внесения/выплаты: неизвестно, прошла ли операция", "Interrupted during a cash move", "Сверьте X-отчёт с программой.");
-                let _ = self.store.finish(job.id, JobStatus::NeedsAttention, None, Some(&why), false);
+                return Step::Progress;
             }
-            return Step::Progress;
+            let why = reason("recovery.cash_move_unknown", "Агент прервался во время внесения/выплаты: неизвестно, прошла ли операция", "Interrupted during a cash move", "Сверьте X-отчёт с программой.");
+            return self.attention(job.id, why);
         };
-        let last = match self.driver.fn_status().await {
-            Ok(f) => f.last_document_number,
+        let fns = match self.driver.fn_status().await {
+            Ok(f) => f,
             Err(e) if e.is_link() => return self.offline(&e),
-            Err(e) => return self.park(ParkCause::Other, (&e).into()),
+            Err(e) => return self.park(cause_of(e.condition()), (&e).into()),
         };
+        if let Some(serial) = job.fn_serial.as_deref().filter(|s| *s != fns.serial) {
+            let why = JobError {
+                code: "recovery.fn_replaced".into(),
+                title_ru: format!("ФН заменён, пока задание было в работе (был {serial}, теперь {}): пробит ли чек, неизвестно", fns.serial),
+                title_en: format!("The FN was replaced while the job was in flight ({serial} → {})", fns.serial),
+                action_ru: "Проверьте по старому ФН (или в ОФД), пробит ли чек; при необходимости пробейте его заново с новым ключом.".into(),
+            };
+            return self.attention(job.id, why);
+        }
+        let last = fns.last_document_number;
         if last == before {
             // Nothing fiscalised: the error (if we saw one) decides.
             tracing::info!(device = %self.device, job = job.id, "ФН unchanged at {before}: job not fiscalised");
-            return match failure {
-                Some(e) if !e.is_link() => self.refused(job.id, &e, &req),
+            return match (failure, &req) {
+                (Some(e), Some(r)) if !e.is_link() => self.refused(job.id, &e, r),
+                (_, None) => self.attention(job.id, unreadable_not_printed()),
                 _ => {
                     let _ = self.store.requeue(job.id);
                     Step::Progress
                 }
             };
         }
-        let expected_total = match &req {
-            JobRequest::Receipt { receipt } => receipt.validate(&self.driver.profile().limits).ok().map(|t| t.total),
-            _ => None,
+        if last < before {
+            let why = JobError {
+                code: "recovery.fn_counter_back".into(),
+                title_ru: format!("Номер последнего документа ФН уменьшился ({before} → {last}): похоже, это другой ФН или другая ККТ"),
+                title_en: format!("The FN's last document number went back ({before} → {last})"),
+                action_ru: "Проверьте, та ли ККТ подключена к порту, и пробит ли чек; при необходимости пробейте его заново с новым ключом.".into(),
+            };
+            return self.attention(job.id, why);
+        }
+        let Some(expect) = expectation(&job, req.as_ref()) else {
+            let why = JobError {
+                code: "recovery.unreadable_job".into(),
+                title_ru: format!("ФН изменился (документы №{}–{last}), а задание не читается этой версией агента", before + 1),
+                title_en: format!("The FN moved ({}–{last}) and the job cannot be read by this version", before + 1),
+                action_ru: "Сверьте чеки на кассе с программой; повторно чек не пробивается.".into(),
+            };
+            return self.attention(job.id, why);
         };
-        for n in before.saturating_add(1)..=last {
+        if matches!(expect, Expect::Receipt { .. }) && !job.close_sent {
+            // The receipt was never closed by us: the new documents are someone else's
+            // (the keypad, another program), and ours was cancelled above.
+            tracing::warn!(device = %self.device, job = job.id, "ФН moved {before}→{last} by documents that are not this job's (its close was never sent)");
+            if req.is_none() {
+                return self.attention(job.id, unreadable_not_printed());
+            }
+            let _ = self.store.requeue(job.id);
+            return Step::Progress;
+        }
+        let end = last.min(before.saturating_add(SCAN_LIMIT));
+        for n in before.saturating_add(1)..=end {
             let doc = match self.driver.find_document(n).await {
                 Ok(d) => d,
-                Err(e) if e.is_link() => return self.offline(&e),
-                Err(_) => continue,
-            };
-            let matches = match &req {
-                JobRequest::Receipt { receipt } => {
-                    doc.kind == DocumentKind::Receipt && doc.operation == Some(receipt.operation) && doc.total == expected_total
+                Err(e) if e.is_link() && !matches!(e, DriverError::Protocol(_)) => return self.offline(&e),
+                Err(e) => {
+                    // The device answered, but not in a way the driver can read.
+                    let tries = if self.unreadable.0 == job.id { self.unreadable.1 + 1 } else { 1 };
+                    self.unreadable = (job.id, tries);
+                    if tries < MAX_UNREADABLE {
+                        return self.offline(&e);
+                    }
+                    let why = JobError {
+                        code: "recovery.document_unreadable".into(),
+                        title_ru: format!("Не удаётся прочитать документ №{n} из ФН: пробит ли чек, неизвестно"),
+                        title_en: format!("FN document {n} cannot be read: {e}"),
+                        action_ru: "Сверьте чеки на кассе с программой; повторно чек не пробивается.".into(),
+                    };
+                    return self.attention(job.id, why);
                 }
-                JobRequest::OpenShift => doc.kind == DocumentKind::ShiftOpen,
-                JobRequest::CloseShift => doc.kind == DocumentKind::ShiftClose,
-                _ => false,
             };
-            if matches {
-                tracing::info!(device = %self.device, job = job.id, fd = n, "recovered: the ФН has the job's document");
-                let result = FiscalResult { document_number: doc.number, fiscal_sign: doc.fiscal_sign, datetime: doc.datetime, shift_number: doc.shift_number };
-                return self.done(job.id, Some(&result)).await;
+            match judge(&expect, &doc) {
+                Judgement::Skip => continue,
+                Judgement::Own => {
+                    tracing::info!(device = %self.device, job = job.id, fd = n, "recovered: the ФН has the job's document");
+                    let result = FiscalResult { document_number: doc.number, fiscal_sign: doc.fiscal_sign, datetime: doc.datetime, shift_number: doc.shift_number };
+                    return self.done(job.id, Some(&result)).await;
+                }
+                Judgement::Foreign => {
+                    let why = JobError {
+                        code: "recovery.foreign_document".into(),
+                        title_ru: format!(
+                            "После задания в ФН появился чужой документ №{n} (документы №{}–{last}): пробит ли чек этого задания, неизвестно. Повторно не пробивается",
+                            before + 1
+                        ),
+                        title_en: format!("FN document {n} (of {}–{last}) is not this job's; it will not be reprinted", before + 1),
+                        action_ru: "Возможно, чек пробили вручную с клавиатуры ККТ или другой программой. Сверьте чеки на кассе с программой и при необходимости пробейте чек заново с новым ключом.".into(),
+                    };
+                    return self.attention(job.id, why);
+                }
             }
         }
-        let why = JobError {
-            code: "recovery.no_matching_document".into(),
-            title_ru: format!(
-                "ФН изменился (документы №{}–{last}), но ни один документ не совпадает с заданием. Чек не будет пробит повторно",
-                before + 1
-            ),
-            title_en: format!("The FN moved ({}–{last}) but no document matches the job; it will not be reprinted", before + 1),
-            action_ru: "Возможно, чек пробили вручную с клавиатуры ККТ. Сверьте чеки на кассе с программой и при необходимости пробейте чек заново с новым ключом.".into(),
-        };
-        let _ = self.store.finish(job.id, JobStatus::NeedsAttention, None, Some(&why), false);
+        if last > end {
+            let why = JobError {
+                code: "recovery.too_many_documents".into(),
+                title_ru: format!("После задания в ФН больше {SCAN_LIMIT} документов (№{}–{last}): пробит ли чек, неизвестно", before + 1),
+                title_en: format!("Over {SCAN_LIMIT} FN documents after the job ({}–{last})", before + 1),
+                action_ru: "Сверьте чеки на кассе с программой; повторно чек не пробивается.".into(),
+            };
+            return self.attention(job.id, why);
+        }
+        // Only documents that are not in the job's way (a shift opened by the unit):
+        // the job's own document is provably not there.
+        tracing::info!(device = %self.device, job = job.id, "ФН moved {before}→{last} without the job's document: not fiscalised");
+        if req.is_none() {
+            return self.attention(job.id, unreadable_not_printed());
+        }
+        let _ = self.store.requeue(job.id);
         Step::Progress
     }
+}
+
+fn paper_out_after_fiscal() -> JobError {
+    reason(
+        "device.paper_out_after_fiscal",
+        "Чек пробит, но бумага кончилась при печати",
+        "Fiscalised, but paper ran out while printing",
+        "Вставьте бумагу: агент напечатает копию чека, повторно чек не пробивается.",
+    )
+}
+
+fn unreadable_not_printed() -> JobError {
+    reason(
+        "job.unreadable",
+        "Задание не читается этой версией агента; ФН подтверждает, что чек не пробит",
+        "This version of the agent cannot read the job; the FN confirms nothing was printed",
+        "Отправьте чек заново с новым ключом и сообщите разработчикам.",
+    )
 }

@@ -135,6 +135,15 @@ impl Rig {
         answer
     }
 
+    /// A control line whose refusal is fine (e.g. `keypad cancel` with nothing open).
+    pub fn ctl_try(&self, line: &str) -> String {
+        let mut s = TcpStream::connect(&self.control).unwrap();
+        s.write_all(format!("{line}\n").as_bytes()).unwrap();
+        let mut answer = String::new();
+        BufReader::new(s).read_line(&mut answer).unwrap();
+        answer
+    }
+
     pub fn emu_state(&self) -> Value {
         serde_json::from_str(&self.ctl("state")).unwrap()
     }
@@ -158,6 +167,29 @@ impl Rig {
     pub async fn get(&self, path: &str) -> (u16, Value) {
         let resp = self.http.get(format!("{}{path}", self.base)).bearer_auth(&self.token).send().await.unwrap();
         (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn delete(&self, path: &str) -> (u16, Value) {
+        let resp = self.http.delete(format!("{}{path}", self.base)).bearer_auth(&self.token).send().await.unwrap();
+        (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The agent's config file (to start a second agent on the same data directory).
+    pub fn config_path(&self) -> &std::path::Path {
+        &self.config
+    }
+
+    /// Waits (bounded) until the job has the status.
+    pub async fn wait_status(&self, id: i64, status: &str) -> Value {
+        let started = Instant::now();
+        loop {
+            let (_, job) = self.get(&format!("/api/v1/receipts/{id}")).await;
+            if job["status"] == status {
+                return job;
+            }
+            assert!(started.elapsed() < Duration::from_secs(30), "job never became {status}: {job}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Waits for a job to reach a final status.

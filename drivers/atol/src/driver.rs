@@ -231,7 +231,7 @@ impl AtolDriver {
         Ok(Money(bcd_field(&mut Cursor::new(&d, "register"), len)? as i64))
     }
 
-    async fn build_receipt(&mut self, receipt: &Receipt, totals: &ReceiptTotals) -> DriverResult<FiscalResult> {
+    async fn build_receipt(&mut self, receipt: &Receipt, totals: &ReceiptTotals, before_close: BeforeClose<'_>) -> DriverResult<FiscalResult> {
         let codes = tax_codes(receipt)?;
         // The cashier before the receipt is opened, the other requisites after it
         // (the order of Unact/kkm `open_cheque_by_type` and `print_cheque_sell`).
@@ -276,6 +276,7 @@ impl AtolDriver {
         // answer is a plain result; the ФД and ФП are read from the ФН afterwards.
         let mut p = vec![0, payment_code(PaymentType::Cash)];
         p.extend(bcd::money(Money::ZERO, 5));
+        before_close()?;
         self.call(CLOSE_RECEIPT, &p).await?;
         // The receipt is fiscalised now. A failure to read it back must not look like a
         // refusal: it is reported as "outcome unknown", and the queue asks the ФН.
@@ -343,6 +344,8 @@ impl FiscalDriver for AtolDriver {
             shift_number,
             receipt_open: receipt_state != 0,
             paper_present: flags & 0x08 != 0,
+            // ATOL units finish an interrupted print by themselves (unconfirmed).
+            awaiting_continue: false,
             cover_open: flags & 0x20 != 0,
             clock,
             mode_raw: mode & 0x0F,
@@ -426,9 +429,9 @@ impl FiscalDriver for AtolDriver {
         self.in_mode(MODE_REGISTRATION, CASH_OUT, &p).await.map(|_| ())
     }
 
-    async fn fiscalize(&mut self, receipt: &Receipt) -> DriverResult<FiscalResult> {
+    async fn fiscalize_with(&mut self, receipt: &Receipt, before_close: BeforeClose<'_>) -> DriverResult<FiscalResult> {
         let totals = receipt.validate(&self.profile.limits)?;
-        let outcome = self.build_receipt(receipt, &totals).await;
+        let outcome = self.build_receipt(receipt, &totals, before_close).await;
         if let Err(DriverError::Device { .. }) = &outcome {
             let _ = self.cancel_receipt().await;
         }

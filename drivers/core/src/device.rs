@@ -61,6 +61,10 @@ pub struct DeviceStatus {
     /// A receipt is open on the device (started, not closed or cancelled).
     pub receipt_open: bool,
     pub paper_present: bool,
+    /// Paper is back after it ran out mid-document, and the device waits for the host
+    /// to finish that print ([`crate::FiscalDriver::continue_print`]) before anything.
+    #[serde(default)]
+    pub awaiting_continue: bool,
     pub cover_open: bool,
     /// The device's clock.
     #[serde(with = "crate::device::dt")]

@@ -58,11 +58,24 @@ pub trait FiscalDriver: Send {
     async fn cash_out(&mut self, sum: Money) -> DriverResult<()>;
     /// Fiscalises a receipt: opens it, adds the items and payments, closes it.
     /// The receipt must have passed [`Receipt::validate`] with this model's limits.
-    async fn fiscalize(&mut self, receipt: &Receipt) -> DriverResult<FiscalResult>;
+    async fn fiscalize(&mut self, receipt: &Receipt) -> DriverResult<FiscalResult> {
+        self.fiscalize_with(receipt, &mut || Ok(())).await
+    }
+    /// [`FiscalDriver::fiscalize`], calling `before_close` right before the one command
+    /// that makes the receipt fiscal (Shtrih FF45, ATOL 4A). The queue commits a marker
+    /// there: a job without it cannot own any document in the ФН, whatever its total.
+    /// If `before_close` fails, the receipt is left open and its error returned.
+    async fn fiscalize_with(&mut self, receipt: &Receipt, before_close: BeforeClose<'_>) -> DriverResult<FiscalResult>;
     /// Cancels a receipt left open on the device. Succeeds if none is open.
     async fn cancel_receipt(&mut self) -> DriverResult<()>;
     /// Prints a copy of the last document (after paper ran out mid-print).
     async fn print_last_copy(&mut self) -> DriverResult<()>;
+    /// Finishes a print that paper-out interrupted, when the status says the device
+    /// waits for it ([`DeviceStatus::awaiting_continue`]; Shtrih's B0). Until then a
+    /// unit refuses every printing command.
+    async fn continue_print(&mut self) -> DriverResult<()> {
+        Ok(())
+    }
     /// Prints non-fiscal text lines.
     async fn print_text(&mut self, lines: &[String]) -> DriverResult<()>;
     async fn open_drawer(&mut self) -> DriverResult<()>;
@@ -70,6 +83,9 @@ pub trait FiscalDriver: Send {
     /// The next call reopens it.
     async fn disconnect(&mut self);
 }
+
+/// See [`FiscalDriver::fiscalize_with`].
+pub type BeforeClose<'a> = &'a mut (dyn FnMut() -> DriverResult<()> + Send);
 
 /// Drivers are used through a box so that the model can be chosen from config.
 pub type DriverBox = Box<dyn FiscalDriver>;

@@ -32,6 +32,9 @@ pub enum ErrorClass {
 #[serde(rename_all = "snake_case")]
 pub enum Condition {
     PaperOut,
+    /// Paper is back after it ran out mid-document; the device waits for the host to
+    /// finish that print (Shtrih 0x58) and refuses everything else until then.
+    AwaitingContinue,
     CoverOpen,
     PrinterFailure,
     ShiftClosed,
@@ -52,12 +55,23 @@ pub enum Condition {
 }
 
 impl Condition {
+    /// A condition of the whole device, not of one job: the queue parks until the
+    /// device shows it is gone, and it never counts against a job's attempts.
+    pub fn is_device_wide(self) -> bool {
+        use Condition::*;
+        matches!(
+            self,
+            PaperOut | CoverOpen | PrinterFailure | ShiftExpired | OfdBlocked | FnFailure | FnExhausted | ClockProblem
+                | WrongPassword | AwaitingContinue | DeviceBusy
+        )
+    }
+
     pub fn class(self) -> ErrorClass {
         use Condition::*;
         match self {
             PaperOut | CoverOpen | PrinterFailure | ShiftExpired | OfdBlocked | FnFailure | FnExhausted
             | ClockProblem | WrongPassword | Other => ErrorClass::NeedsAttention,
-            ShiftClosed | ReceiptOpen | ShiftAlreadyOpen | ReceiptClosed => ErrorClass::Recoverable,
+            ShiftClosed | ReceiptOpen | ShiftAlreadyOpen | ReceiptClosed | AwaitingContinue => ErrorClass::Recoverable,
             DeviceBusy => ErrorClass::Transient,
             NotEnoughCash | BadRequest | Unsupported => ErrorClass::Rejected,
         }

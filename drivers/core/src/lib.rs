@@ -31,7 +31,7 @@ pub mod receipt;
 pub mod wire;
 
 pub use device::*;
-pub use driver::{DriverBox, FiscalDriver, ModelProfile};
+pub use driver::{BeforeClose, DriverBox, FiscalDriver, ModelProfile};
 pub use error::{Condition, DriverError, ErrorClass, ErrorInfo};
 pub use money::{Money, Quantity};
 pub use receipt::*;

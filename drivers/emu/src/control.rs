@@ -10,6 +10,11 @@
 //! | `clock +25h` / `clock -10m` / `clock +31d` / `clock reset` | move the device clock |
 //! | `ofd offline` / `ofd online` | the ОФД stops or resumes acknowledging documents |
 //! | `serial lost` / `serial ok` | the unit reports an all-zero factory number |
+//! | `keypad receipt OP SUM PAY` | a receipt punched on the unit's keypad, e.g. `keypad receipt sale 1500,00 cash` (OP: `sale`, `sale_return`, `purchase`, `purchase_return`; PAY: `cash`, `electronic`, …) |
+//! | `keypad cash-in SUM` / `keypad cash-out SUM` | a cash move made on the keypad |
+//! | `keypad cancel` | the cashier cancels the open receipt on the keypad |
+//! | `ofd unsent-for 31d` | the ОФД is offline and the oldest unsent document is that old (the ФН blocks after 30 days) |
+//! | `fn replace SERIAL` | an engineer swaps the ФН: a new serial and a new archive |
 //! | `fault SPEC` | inject a fault (see [`crate::faults`]) |
 //! | `faults clear` | drop all pending faults |
 //! | `state` | the whole state as one JSON line |
@@ -45,9 +50,36 @@ fn parse_offset(text: &str) -> Result<Duration, String> {
     Ok(d * sign)
 }
 
+/// A word as one of the core's serde enums (`sale`, `cash`, …).
+fn word<T: serde::de::DeserializeOwned>(w: &str, what: &str) -> Result<T, String> {
+    serde_json::from_value(serde_json::Value::String(w.to_string())).map_err(|_| format!("unknown {what} {w:?}"))
+}
+
+fn keypad(emu: &Emulator, words: &[&str]) -> Result<String, String> {
+    let sum = |w: Option<&&str>| kkm_core::Money::parse_roubles(w.copied().unwrap_or("")).map_err(|e| format!("sum: {e}"));
+    let mut core = emu.core();
+    match words.first().copied() {
+        Some("receipt") => {
+            let op = word(words.get(1).copied().unwrap_or(""), "operation")?;
+            let total = sum(words.get(2))?;
+            let pay = word(words.get(3).copied().unwrap_or("cash"), "payment type")?;
+            let doc = core.keypad_receipt(op, total, pay).map_err(|e| e.to_string())?;
+            Ok(format!("ok {}", doc.number))
+        }
+        Some("cash-in") => core.cash_in(sum(words.get(1))?).map(|_| "ok".into()).map_err(|e| e.to_string()),
+        Some("cash-out") => core.cash_out(sum(words.get(1))?).map(|_| "ok".into()).map_err(|e| e.to_string()),
+        Some("cancel") => core.cancel_receipt().map(|_| "ok".into()).map_err(|e| e.to_string()),
+        _ => Err("keypad: expected `receipt OP SUM PAY`, `cash-in SUM`, `cash-out SUM` or `cancel`".into()),
+    }
+}
+
 fn run(emu: &Emulator, line: &str) -> Result<String, String> {
     let mut words = line.split_whitespace();
     let (cmd, arg) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+    if cmd == "keypad" {
+        let all: Vec<&str> = line.split_whitespace().skip(1).collect();
+        return keypad(emu, &all);
+    }
     match (cmd, arg) {
         ("paper", "out") => emu.core().set_paper(false),
         ("paper", "in") => emu.core().set_paper(true),
@@ -55,6 +87,11 @@ fn run(emu: &Emulator, line: &str) -> Result<String, String> {
         ("clock", off) => emu.core().shift_clock(parse_offset(off)?),
         ("ofd", "offline") => emu.core().set_ofd_online(false),
         ("ofd", "online") => emu.core().set_ofd_online(true),
+        ("ofd", "unsent-for") => emu.core().set_ofd_unsent_for(parse_offset(&format!("+{}", words.next().unwrap_or("")))?),
+        ("fn", "replace") => {
+            let serial = words.next().filter(|s| s.len() == 16 && s.chars().all(|c| c.is_ascii_digit()));
+            emu.core().replace_fn(serial.ok_or("fn replace: expected a 16-digit ФН serial")?)
+        }
         ("serial", "lost") => emu.core().set_serial_lost(true),
         ("serial", "ok") => emu.core().set_serial_lost(false),
         ("fault", spec) => emu.faults().inject(FaultSpec::parse(spec)?),
@@ -102,5 +139,14 @@ mod tests {
         assert_eq!(apply(&emu, "fault lose-answer@receipt-close"), "ok");
         assert!(apply(&emu, "state").starts_with('{'));
         assert!(apply(&emu, "dance").starts_with("error"));
+        // The keypad needs an open shift, like the real unit.
+        assert_eq!(apply(&emu, "paper in"), "ok");
+        assert_eq!(apply(&emu, "clock reset"), "ok");
+        assert!(apply(&emu, "keypad receipt sale 1500,00 cash").starts_with("error"));
+        emu.core().open_shift().unwrap();
+        assert_eq!(apply(&emu, "keypad receipt sale 1500,00 cash"), "ok 3");
+        assert_eq!(apply(&emu, "keypad cash-in 200"), "ok");
+        assert_eq!(emu.core().registers().cash_ins, kkm_core::Money(20_000));
+        assert!(apply(&emu, "keypad receipt sell 1 cash").starts_with("error"));
     }
 }

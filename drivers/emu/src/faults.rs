@@ -19,7 +19,8 @@
 //! | `lose-answer[@OP]` | the next OP runs, but its answer is not sent (it stays pending) |
 //! | `drop-link[@OP][=S]` | the next OP runs, then the link is down for S seconds (default 2) |
 //! | `power-cut[@OP][=S]` | the next OP runs, then the power is off for S seconds: the link state is lost |
-//! | `paper-out[@OP]` | paper runs out at OP; at a fiscal OP, after the ФН has fiscalised it |
+//! | `paper-out[@OP]` | paper runs out at OP; at a fiscal OP or an item line, after it is registered, while it prints |
+//! | `garble-ack[@OP]` | the unit accepts the next OP's frame but its link-level acknowledgement reaches the host as noise (a corrupted ACK); the command runs once |
 //!
 //! Without `@OP` a fault waits for the next operation that changes state (not a
 //! status or query), so a status poll does not absorb it.
@@ -98,6 +99,8 @@ pub enum RequestFault {
     None,
     /// Refuse the frame at the link level, as if its checksum were wrong.
     Nak,
+    /// Accept and run the frame, but send a garbage byte where the ACK belongs.
+    GarbleAck,
 }
 
 /// What the front-end should do with an answer after running the request.
@@ -123,6 +126,7 @@ pub enum FaultKind {
     DropLink(Duration),
     PowerCut(Duration),
     PaperOut,
+    GarbleAck,
 }
 
 /// One parsed fault.
@@ -167,6 +171,7 @@ impl FaultSpec {
             "drop-link" => FaultKind::DropLink(secs(2)?),
             "power-cut" => FaultKind::PowerCut(secs(2)?),
             "paper-out" => FaultKind::PaperOut,
+            "garble-ack" => FaultKind::GarbleAck,
             other => return Err(format!("unknown fault {other:?}")),
         };
         Ok(FaultSpec { kind, on })
@@ -218,6 +223,9 @@ impl FaultPlan {
             return (RequestFault::Nak, false);
         }
         let paper = self.take(op, |k| matches!(k, FaultKind::PaperOut)).is_some();
+        if self.take(op, |k| matches!(k, FaultKind::GarbleAck)).is_some() {
+            return (RequestFault::GarbleAck, paper);
+        }
         (RequestFault::None, paper)
     }
 
@@ -250,6 +258,7 @@ mod tests {
         );
         assert_eq!(FaultSpec::parse("nak=5").unwrap().kind, FaultKind::Nak(5));
         assert_eq!(FaultSpec::parse("power-cut@receipt-item=1").unwrap().kind, FaultKind::PowerCut(Duration::from_secs(1)));
+        assert_eq!(FaultSpec::parse("garble-ack@receipt-item").unwrap().kind, FaultKind::GarbleAck);
         assert!(FaultSpec::parse("explode").is_err());
         assert!(FaultSpec::parse("drop-link=x").is_err());
         assert!(FaultSpec::parse("lose-answer@nope").is_err());

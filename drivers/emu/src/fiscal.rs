@@ -167,12 +167,22 @@ struct State {
     registers: Registers,
     paper: bool,
     paper_out_on_next_print: bool,
+    /// Paper runs out while the next item line prints.
+    #[serde(default)]
+    paper_out_on_next_line: bool,
     print_interrupted: bool,
     clock_offset_secs: i64,
     ofd_online: bool,
     /// Every printed document, fiscal or not (Shtrih's operating register 152).
     documents_printed: u32,
     last_printed: Vec<String>,
+    /// The ФН document that the last copy printed was a copy of (for tests: a copy
+    /// owed to a customer must be of that customer's receipt).
+    #[serde(default)]
+    last_copy_of: Option<u32>,
+    /// The ФН document the last print was, if it was a fiscal one.
+    #[serde(default)]
+    last_printed_document: Option<u32>,
 }
 
 /// The emulated fiscal core. See the module docs.
@@ -181,6 +191,9 @@ pub struct FiscalCore {
     path: Option<PathBuf>,
     utc_offset: UtcOffset,
     print_sink: Option<Box<dyn Fn(&[String]) + Send>>,
+    /// The front-end's unit finishes an interrupted print by itself when paper is put
+    /// back (no "continue printing" command). Set by the front-end, not persisted.
+    resume_on_paper_in: bool,
 }
 
 fn pay_index(p: PaymentType) -> usize {
@@ -208,7 +221,7 @@ impl FiscalCore {
                 let text = std::fs::read(p)?;
                 let state: State = serde_json::from_slice(&text)
                     .map_err(|e| std::io::Error::other(format!("{}: corrupt emulator state: {e}", p.display())))?;
-                return Ok(FiscalCore { state, path: Some(p.to_path_buf()), utc_offset, print_sink: None });
+                return Ok(FiscalCore { state, path: Some(p.to_path_buf()), utc_offset, print_sink: None, resume_on_paper_in: false });
             }
         }
         let mut core = FiscalCore {
@@ -220,15 +233,19 @@ impl FiscalCore {
                 registers: Registers::default(),
                 paper: true,
                 paper_out_on_next_print: false,
+                paper_out_on_next_line: false,
                 print_interrupted: false,
                 clock_offset_secs: 0,
                 ofd_online: true,
                 documents_printed: 0,
                 last_printed: Vec::new(),
+                last_copy_of: None,
+                last_printed_document: None,
             },
             path: path.map(Path::to_path_buf),
             utc_offset,
             print_sink: None,
+            resume_on_paper_in: false,
         };
         core.add_document(DocumentKind::Registration, None, None, None);
         core.save()?;
@@ -359,23 +376,44 @@ impl FiscalCore {
             "documents": self.state.documents,
             "clock": kkm_core::device::dt::format(&self.now()),
             "ofd_online": self.state.ofd_online,
+            "last_copy_of": self.state.last_copy_of,
         })
     }
 
     // ----- environment (control channel) -----
 
+    /// Takes the paper out or puts it back. Paper taken out while a receipt is open
+    /// interrupts the print of that document: with paper back, a Shtrih unit waits for
+    /// "continue printing" (submode 3, [V117] appendix 1) before anything else.
     pub fn set_paper(&mut self, present: bool) {
         self.state.paper = present;
         if !present {
             self.state.paper_out_on_next_print = false;
+            self.state.paper_out_on_next_line = false;
+            if self.state.receipt.is_some() {
+                self.state.print_interrupted = true;
+            }
+        } else if self.resume_on_paper_in && self.state.print_interrupted {
+            // The unit finishes the interrupted document by itself (unconfirmed: see
+            // protocol-specs/atol.md); the agent prints the copy it owes.
+            self.state.print_interrupted = false;
         }
         self.commit();
     }
 
-    /// Paper runs out at this op: at a fiscal op, after the ФН has fiscalised it.
+    /// See [`FiscalCore::resume_on_paper_in`]: for front-ends whose protocol has no
+    /// "continue printing" command.
+    pub fn set_resume_on_paper_in(&mut self, on: bool) {
+        self.resume_on_paper_in = on;
+    }
+
+    /// Paper runs out at this op: at a fiscal op, after the ФН has fiscalised it; at an
+    /// item line, after the line is registered, while it prints.
     pub fn set_paper_out_after_next_fiscal(&mut self, op: crate::Op) {
         use crate::Op::*;
-        if matches!(op, ReceiptClose | OpenShift | CloseShift) {
+        if op == ReceiptItem {
+            self.state.paper_out_on_next_line = true;
+        } else if matches!(op, ReceiptClose | OpenShift | CloseShift) {
             self.state.paper_out_on_next_print = true;
         } else {
             self.state.paper = false;
@@ -386,6 +424,28 @@ impl FiscalCore {
     pub fn set_ofd_online(&mut self, online: bool) {
         self.state.ofd_online = online;
         self.sync_ofd();
+        self.commit();
+    }
+
+    /// The ОФД has not acknowledged anything for `age`: the oldest unsent document is
+    /// dated that far back (the ФН counts its 30 days from it). Takes the ОФД offline.
+    pub fn set_ofd_unsent_for(&mut self, age: Duration) {
+        self.state.ofd_online = false;
+        let at = self.now() - age;
+        if let Some(d) = self.state.documents.iter_mut().find(|d| !d.ofd_acknowledged) {
+            d.datetime = at;
+        }
+        self.commit();
+    }
+
+    /// An engineer replaced the ФН: a new serial, a new archive starting with its
+    /// registration document, no shift and no open receipt.
+    pub fn replace_fn(&mut self, serial: &str) {
+        self.state.identity.fn_serial = serial.to_string();
+        self.state.documents.clear();
+        self.state.receipt = None;
+        self.state.shift.open = false;
+        self.add_document(DocumentKind::Registration, None, None, None);
         self.commit();
     }
 
@@ -461,6 +521,7 @@ impl FiscalCore {
             sink(&lines);
         }
         self.state.last_printed = lines;
+        self.state.last_printed_document = if fiscal { Some(self.last_document_number()) } else { None };
     }
 
     /// Prints the last document again (a copy) and clears an interrupted print.
@@ -469,6 +530,7 @@ impl FiscalCore {
             return Err(CoreError::PaperOut);
         }
         self.state.print_interrupted = false;
+        self.state.last_copy_of = self.state.last_printed_document;
         let mut lines = vec!["КОПИЯ".to_string()];
         lines.extend(self.state.last_printed.iter().cloned());
         if let Some(sink) = &self.print_sink {
@@ -482,6 +544,12 @@ impl FiscalCore {
     pub fn continue_print(&mut self) -> Result<(), CoreError> {
         if !self.state.paper {
             return Err(CoreError::PaperOut);
+        }
+        if self.state.print_interrupted && self.state.receipt.is_some() {
+            // Mid-receipt: the rest of the line prints; the receipt stays open.
+            self.state.print_interrupted = false;
+            self.commit();
+            return Ok(());
         }
         if self.state.print_interrupted {
             return self.print_copy();
@@ -622,6 +690,7 @@ impl FiscalCore {
     }
 
     pub fn add_line(&mut self, line: ReceiptLine) -> Result<(), CoreError> {
+        self.guard_printer()?;
         if line.quantity.0 <= 0 || line.price.0 < 0 || line.amount.0 < 0 || line.name.chars().count() > 128 {
             return Err(CoreError::BadParameter);
         }
@@ -634,6 +703,12 @@ impl FiscalCore {
         }
         r.total().checked_add(line.amount).filter(|t| t.0 <= 9_999_999_999).ok_or(CoreError::Overflow)?;
         r.lines.push(line);
+        if self.state.paper_out_on_next_line {
+            // The line is registered; the paper ran out while it printed.
+            self.state.paper_out_on_next_line = false;
+            self.state.paper = false;
+            self.state.print_interrupted = true;
+        }
         self.commit();
         Ok(())
     }
@@ -719,14 +794,53 @@ impl FiscalCore {
     }
 
     pub fn cancel_receipt(&mut self) -> Result<(), CoreError> {
-        if self.state.receipt.take().is_none() {
+        if self.state.receipt.is_none() {
             return Err(CoreError::NoReceipt);
         }
+        // The cancellation is printed, so an interrupted print must be finished first
+        // ([V117]: 0x58 for any printing command while awaiting "continue printing").
+        if self.state.print_interrupted && self.state.paper {
+            return Err(CoreError::AwaitingContinue);
+        }
+        self.state.receipt = None;
         if self.state.paper {
             self.print(vec!["ЧЕК АННУЛИРОВАН".into()], false);
         }
         self.commit();
         Ok(())
+    }
+
+    /// A receipt punched on the unit's own keypad (or by another program): one line,
+    /// one payment. The agent did not ask for it; reconciliation and recovery must
+    /// tell it apart from the agent's own.
+    pub fn keypad_receipt(&mut self, operation: Operation, total: Money, payment: PaymentType) -> Result<FiscalDocument, CoreError> {
+        if total.0 <= 0 {
+            return Err(CoreError::BadParameter);
+        }
+        self.open_receipt(operation)?;
+        let line = ReceiptLine {
+            name: "Услуга (с клавиатуры ККТ)".into(),
+            price: total,
+            quantity: Quantity(1000),
+            amount: total,
+            vat: VatRate::NoVat,
+            department: 1,
+            payment_method: 4,
+            payment_object: 4,
+        };
+        let closed = self.add_line(line).and_then(|_| {
+            let mut payments = [Money::ZERO; 5];
+            payments[pay_index(payment)] = total;
+            self.set_payments(payments)?;
+            self.close_receipt()
+        });
+        match closed {
+            Ok((doc, _)) => Ok(doc),
+            Err(e) => {
+                let _ = self.cancel_receipt();
+                Err(e)
+            }
+        }
     }
 
     /// Money registers by operation and payment type.

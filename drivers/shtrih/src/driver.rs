@@ -212,7 +212,7 @@ impl ShtrihDriver {
         Ok(())
     }
 
-    async fn close_receipt(&mut self, receipt: &Receipt) -> DriverResult<FiscalResult> {
+    async fn close_receipt(&mut self, receipt: &Receipt, before_close: BeforeClose<'_>) -> DriverResult<FiscalResult> {
         let mut slots = [Money::ZERO; 16];
         for p in &receipt.payments {
             let s = payment_slot(p.kind);
@@ -227,6 +227,7 @@ impl ShtrihDriver {
             w = w.money(Money::ZERO); // tax sums: the device computes them
         }
         let params = w.u8(receipt.tax_system.bit()).done();
+        before_close()?;
         let data = self.call(CLOSE_RECEIPT_V2, params).await?;
         let mut r = Reader::new(&data, "close receipt");
         let _change = r.money().map_err(proto)?;
@@ -302,7 +303,12 @@ impl FiscalDriver for ShtrihDriver {
             shift,
             shift_number,
             receipt_open: mode & 0x0F == 8,
-            paper_present: flags & 0x0002 != 0 && !matches!(submode, 1 | 2),
+            // The submode is the model-independent signal ([V117] appendix 1): 1 and 2
+            // are "no paper", 3 is "paper back, waiting for B0". Flag bit 1 (receipt
+            // roll) is meaningful only on models that document it, which АЗУР does
+            // not, so it is not used.
+            paper_present: !matches!(submode, 1 | 2),
+            awaiting_continue: submode == 3,
             cover_open: flags & 0x0400 != 0,
             clock,
             mode_raw: mode,
@@ -417,14 +423,14 @@ impl FiscalDriver for ShtrihDriver {
         self.call(CASH_OUT, self.pw().money(sum).done()).await.map(|_| ())
     }
 
-    async fn fiscalize(&mut self, receipt: &Receipt) -> DriverResult<FiscalResult> {
+    async fn fiscalize_with(&mut self, receipt: &Receipt, before_close: BeforeClose<'_>) -> DriverResult<FiscalResult> {
         let totals = receipt.validate(&self.profile.limits)?;
         // Map every rate before anything is sent, so a missing rate opens no receipt.
         for item in &receipt.items {
             self.vat_index(item.vat).await?;
         }
         let outcome = match self.add_items(receipt, &totals).await {
-            Ok(()) => self.close_receipt(receipt).await,
+            Ok(()) => self.close_receipt(receipt, before_close).await,
             Err(e) => Err(e),
         };
         if let Err(e) = &outcome {
@@ -447,11 +453,15 @@ impl FiscalDriver for ShtrihDriver {
 
     async fn print_last_copy(&mut self) -> DriverResult<()> {
         let status = self.status().await?;
-        if matches!(status.submode_raw, 2 | 3) {
-            self.call(CONTINUE_PRINT, self.pw().done()).await.map(|_| ())
+        if status.awaiting_continue {
+            self.continue_print().await
         } else {
             self.call(REPEAT_DOCUMENT, self.pw().done()).await.map(|_| ())
         }
+    }
+
+    async fn continue_print(&mut self) -> DriverResult<()> {
+        self.call(CONTINUE_PRINT, self.pw().done()).await.map(|_| ())
     }
 
     async fn print_text(&mut self, lines: &[String]) -> DriverResult<()> {

@@ -508,13 +508,19 @@ impl WireDevice for ShtrihEmulator {
                     };
                     let Ok((cmd, params)) = codec::split_command(&payload) else { continue };
                     let op = classify(cmd);
-                    if emu.on_request(op) == RequestFault::Nak {
-                        if !write(stream, &[NAK]).await {
-                            return LinkOutcome::Closed;
+                    let ack = match emu.on_request(op) {
+                        RequestFault::Nak => {
+                            if !write(stream, &[NAK]).await {
+                                return LinkOutcome::Closed;
+                            }
+                            continue;
                         }
-                        continue;
-                    }
-                    if !write(stream, &[ACK]).await {
+                        // Line noise turns the ACK into another byte; the unit has the
+                        // frame and runs it all the same.
+                        RequestFault::GarbleAck => 0x86,
+                        RequestFault::None => ACK,
+                    };
+                    if !write(stream, &[ack]).await {
                         return LinkOutcome::Closed;
                     }
                     let frame = self.answer(emu, cmd, params);

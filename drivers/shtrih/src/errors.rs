@@ -52,7 +52,7 @@ pub fn info(code: u8) -> ErrorInfo {
         0x50 => e!("device.busy_printing", DeviceBusy, "Идёт печать предыдущей команды", "Still printing the previous command", "Подождите окончания печати."),
         0x55 => e!("device.receipt_closed", ReceiptClosed, "Чек закрыт — операция невозможна", "Receipt is closed", "Повторите операцию."),
         0x56 => e!("device.nothing_to_repeat", BadRequest, "Нет документа для повтора", "No document to repeat", "Копию напечатать нельзя: документа нет."),
-        0x58 => e!("device.awaiting_continue", PaperOut, "Ожидание команды продолжения печати", "Waiting for continue-print", "Вставьте бумагу: агент допечатает документ."),
+        0x58 => e!("device.awaiting_continue", AwaitingContinue, "Ожидание команды продолжения печати", "Waiting for continue-print", "Агент сам допечатает прерванный документ; если бумаги нет, вставьте новый рулон."),
         0x59 => e!("device.other_operator", ReceiptOpen, "Документ открыт другим оператором", "Document opened by another operator", "Завершите или отмените документ на ККТ."),
         0x5E => e!("device.wrong_operation", BadRequest, "Некорректная операция", "Wrong operation", FIX_DATA),
         0x5F => e!("device.negative_total", BadRequest, "Отрицательный итог чека", "Negative receipt total", FIX_DATA),

@@ -47,6 +47,10 @@ pub struct Link {
     timing: Timing,
     /// A byte read ahead while waiting for a control byte (STX racing an ACK).
     pushback: Option<u8>,
+    /// An ENQ was sent whose reply may still be on its way (an answer frame arrived
+    /// that could have been the unit's own, not the reply). Stale replies are drained
+    /// before the next exchange, so a stale NAK is never taken for "frame refused".
+    unsure: bool,
 }
 
 enum FrameRead {
@@ -65,7 +69,7 @@ fn io_err(e: std::io::Error) -> DriverError {
 
 impl Link {
     pub fn new(stream: BoxStream, timing: Timing) -> Link {
-        Link { stream, timing, pushback: None }
+        Link { stream, timing, pushback: None, unsure: false }
     }
 
     pub fn into_stream(self) -> BoxStream {
@@ -132,12 +136,39 @@ impl Link {
         }
     }
 
+    /// Reads and drops whatever arrives until the line is quiet for `quiet`, bounded
+    /// (a peer that floods the line cannot keep us here).
+    async fn drain(&mut self, quiet: Duration) -> DriverResult<()> {
+        self.pushback = None;
+        let deadline = Instant::now() + self.timing.control * 2;
+        let mut buf = [0u8; 256];
+        while Instant::now() < deadline {
+            match timeout(quiet, self.stream.read(&mut buf)).await {
+                Err(_) => return Ok(()),
+                Ok(Ok(0)) => return Err(DriverError::link(LinkFailure::Disconnected, "the device closed the connection")),
+                Ok(Ok(_)) => continue,
+                Ok(Err(e)) => return Err(io_err(e)),
+            }
+        }
+        Err(DriverError::link(LinkFailure::Garbled, "the line never goes quiet"))
+    }
+
+    fn quiet(&self) -> Duration {
+        (self.timing.byte / 2).max(Duration::from_millis(20))
+    }
+
     /// Makes sure no answer is pending: ENQ until NAK. A pending answer is read and
     /// acknowledged but not used: it belongs to a command whose caller already gave up.
     async fn settle(&mut self) -> DriverResult<()> {
         for _ in 0..ENQ_TRIES {
+            if std::mem::take(&mut self.unsure) {
+                self.drain(self.quiet()).await?;
+            }
             self.write(&[ENQ]).await?;
-            match self.control(self.timing.control).await? {
+            self.unsure = true; // until its reply is read
+            let reply = self.control(self.timing.control).await?;
+            self.unsure = !matches!(reply, Some(NAK | ACK));
+            match reply {
                 Some(NAK) => return Ok(()),
                 Some(ACK) => {
                     if let FrameRead::Good(p) = self.frame(self.timing.control * 2, false).await? {
@@ -164,29 +195,41 @@ impl Link {
         Answer::parse(&payload).map_err(|e| DriverError::Protocol(e.to_string()))
     }
 
+    /// Writes the frame until the device takes it. Anything but an ACK (or the answer
+    /// itself) after the frame is not proof that the device did not take it: silence,
+    /// noise (a corrupted ACK) and even a NAK (a late reply to an earlier ENQ) may
+    /// come while the device runs the command, and the protocol has no sequence number,
+    /// so a second copy would run it twice (an item line, a cash-in). So the host
+    /// drains the line, asks with ENQ, and writes the frame again only on NAK: idle with
+    /// nothing pending, the frame did not run. ACK or an answer means it is running or
+    /// done.
     async fn send(&mut self, request: &[u8]) -> DriverResult<()> {
         for _ in 0..SEND_TRIES {
             self.write(request).await?;
             match self.control(self.timing.control).await? {
                 Some(ACK) => return Ok(()),
-                Some(NAK) => continue,
                 Some(STX) => {
                     // The answer came without an ACK first: keep the STX for `receive`.
                     self.pushback = Some(STX);
                     return Ok(());
                 }
-                Some(_) => continue,
-                None => {
-                    // Did it get the frame? Ask; never resend blindly.
+                unclear => {
+                    // A NAK (which could be a stale reply to an earlier ENQ), silence,
+                    // or noise: ask the device before anything is written again.
+                    if let Some(b) = unclear.filter(|b| *b != NAK) {
+                        tracing::warn!("shtrih: {b:#04X} where ACK was expected; asking with ENQ");
+                    }
+                    self.drain(self.quiet()).await?;
                     self.write(&[ENQ]).await?;
                     match self.control(self.timing.control).await? {
-                        Some(NAK) => continue, // idle with no answer: the frame was lost
+                        Some(NAK) => continue, // idle with no answer: the frame did not run
                         Some(ACK) => return Ok(()),
                         Some(STX) => {
+                            self.unsure = true;
                             self.pushback = Some(STX);
                             return Ok(());
                         }
-                        _ => return Err(lost("no ACK for the command frame")),
+                        _ => return Err(lost("no ACK for the command frame: the command may have run")),
                     }
                 }
             }
@@ -220,6 +263,7 @@ impl Link {
             stx_seen = false;
             // Ask for the answer again (after a NAK) or poll for a slow one.
             self.write(&[ENQ]).await?;
+            self.unsure = true;
             match self.control(self.timing.control).await? {
                 Some(ACK) => {}
                 Some(STX) => stx_seen = true,
@@ -229,5 +273,50 @@ impl Link {
                 _ => {} // busy devices may stay silent; keep waiting until the deadline
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A device whose ACK to the command frame is corrupted on the line: the host must
+    /// ask with ENQ and read the answer, never write the frame a second time.
+    #[tokio::test]
+    async fn corrupted_ack_is_answered_with_enq_not_a_resend() {
+        let (host, mut dev) = tokio::io::duplex(4096);
+        let request = codec::frame(&[0x50, 0x1E, 0, 0, 0, 0x10, 0x27, 0, 0, 0]).unwrap();
+        let answer = codec::frame(&[0x50, 0x00, 0x1E, 0x01, 0x00]).unwrap();
+        let (req, ans) = (request.clone(), answer.clone());
+        let device = tokio::spawn(async move {
+            let mut frames = 0;
+            let mut pending: Option<Vec<u8>> = None;
+            let mut b = [0u8; 1];
+            while let Ok(1) = dev.read(&mut b).await {
+                match b[0] {
+                    ENQ => {
+                        let reply = match &pending { Some(f) => [&[ACK][..], f].concat(), None => vec![NAK] };
+                        let _ = dev.write_all(&reply).await;
+                    }
+                    ACK => pending = None,
+                    STX => {
+                        let mut rest = vec![0u8; req.len() - 1];
+                        dev.read_exact(&mut rest).await.unwrap();
+                        frames += 1;
+                        let _ = dev.write_all(&[0x86]).await; // the garbled ACK
+                        let _ = dev.write_all(&ans).await;
+                        pending = Some(ans.clone());
+                    }
+                    _ => {}
+                }
+            }
+            frames
+        });
+        let stream: BoxStream = Box::new(host);
+        let mut link = Link::new(stream, Timing { control: Duration::from_millis(300), byte: Duration::from_millis(200), poll: Duration::from_millis(200) });
+        let a = link.transact(&request, Duration::from_secs(2)).await.unwrap();
+        assert_eq!(a.error, 0);
+        drop(link);
+        assert_eq!(device.await.unwrap(), 1, "the command frame was written more than once");
     }
 }

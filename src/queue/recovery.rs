@@ -1,0 +1,106 @@
+//! Which document in the ФН, if any, is provably a job's own.
+//!
+//! After a failure the worker knows the ФН's last document number before the job was
+//! sent (`fn_before`, with the ФН's serial) and whether the receipt's closing command
+//! was about to be sent (`close_sent`). It reads the documents after `fn_before` one by
+//! one and asks [`judge`] about each. The rules:
+//!
+//! * Another ФН (a different serial, or a counter below `fn_before`) proves nothing.
+//! * A receipt job whose close was never sent cannot own any document: whatever moved
+//!   the counter (a receipt punched on the keypad while the agent was down) is someone
+//!   else's, so the job's receipt is provably not fiscalised.
+//! * Otherwise the job's document, if it exists, is the **first** document of its kind
+//!   after `fn_before`: nothing else can be fiscalised while the job's receipt is open.
+//!   Shift-open documents before it are fine (some units open the shift by themselves).
+//!   The first receipt must match operation and total; anything else is someone else's
+//!   and the job needs a person, with the document numbers in the reason.
+//!
+//! The judgement is a pure function so that every case is unit-tested here; the worker
+//! does the reading.
+
+use kkm_core::{DocumentKind, FiscalDocument, Money, Operation};
+
+/// What the job's document must look like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    Receipt { operation: Operation, total: Money },
+    ShiftOpen,
+    ShiftClose,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Judgement {
+    /// Not the job's and not in its way: read the next one.
+    Skip,
+    /// The job's own document.
+    Own,
+    /// The first document of the job's kind is not the job's: stop, a person decides.
+    Foreign,
+}
+
+/// How many documents after `fn_before` the worker reads at most.
+pub const SCAN_LIMIT: u32 = 64;
+
+pub fn judge(expect: &Expect, doc: &FiscalDocument) -> Judgement {
+    match (expect, doc.kind) {
+        (Expect::Receipt { operation, total }, DocumentKind::Receipt) => {
+            if doc.operation == Some(*operation) && doc.total == Some(*total) {
+                Judgement::Own
+            } else {
+                Judgement::Foreign
+            }
+        }
+        // A unit may open the shift by itself before the receipt.
+        (Expect::Receipt { .. }, DocumentKind::ShiftOpen) => Judgement::Skip,
+        (Expect::Receipt { .. }, _) => Judgement::Foreign,
+        (Expect::ShiftOpen, DocumentKind::ShiftOpen) => Judgement::Own,
+        (Expect::ShiftClose, DocumentKind::ShiftClose) => Judgement::Own,
+        (Expect::ShiftOpen | Expect::ShiftClose, _) => Judgement::Foreign,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn doc(number: u32, kind: DocumentKind, op: Option<Operation>, total: Option<i64>) -> FiscalDocument {
+        FiscalDocument {
+            number,
+            kind,
+            datetime: datetime!(2026-11-26 10:00),
+            fiscal_sign: 1,
+            operation: op,
+            total: total.map(Money),
+            shift_number: Some(1),
+            ofd_acknowledged: false,
+        }
+    }
+
+    const A: Expect = Expect::Receipt { operation: Operation::Sale, total: Money(150_000) };
+
+    #[test]
+    fn the_first_receipt_after_before_is_the_only_candidate() {
+        let ours = doc(11, DocumentKind::Receipt, Some(Operation::Sale), Some(150_000));
+        assert_eq!(judge(&A, &ours), Judgement::Own);
+        // A different receipt first: someone else's, even if ours could follow.
+        let other = doc(11, DocumentKind::Receipt, Some(Operation::Sale), Some(9_900));
+        assert_eq!(judge(&A, &other), Judgement::Foreign);
+        let refund = doc(11, DocumentKind::Receipt, Some(Operation::SaleReturn), Some(150_000));
+        assert_eq!(judge(&A, &refund), Judgement::Foreign);
+    }
+
+    #[test]
+    fn a_shift_opened_by_the_unit_is_skipped_a_shift_close_is_not() {
+        assert_eq!(judge(&A, &doc(11, DocumentKind::ShiftOpen, None, None)), Judgement::Skip);
+        assert_eq!(judge(&A, &doc(11, DocumentKind::ShiftClose, None, None)), Judgement::Foreign);
+    }
+
+    #[test]
+    fn shift_jobs_own_only_their_kind() {
+        assert_eq!(judge(&Expect::ShiftOpen, &doc(5, DocumentKind::ShiftOpen, None, None)), Judgement::Own);
+        assert_eq!(judge(&Expect::ShiftClose, &doc(5, DocumentKind::ShiftOpen, None, None)), Judgement::Foreign);
+        let r = doc(5, DocumentKind::Receipt, Some(Operation::Sale), Some(1));
+        assert_eq!(judge(&Expect::ShiftClose, &r), Judgement::Foreign);
+    }
+}
