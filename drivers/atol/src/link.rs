@@ -203,8 +203,11 @@ impl V3Link {
                 _ => {} // pending, or a reply to something older
             }
         };
-        self.send(&[v3::ACK, tid]).await?;
-        let _ = self.receive(Duration::from_millis(300)).await; // the ACK's reply
+        // The result is in hand: a failed ACK does not undo it (the next command finds
+        // the link's trouble; the buffer keeps the task until it is acknowledged).
+        if self.send(&[v3::ACK, tid]).await.is_ok() {
+            let _ = self.receive(Duration::from_millis(300)).await; // the ACK's reply
+        }
         Ok(result)
     }
 }

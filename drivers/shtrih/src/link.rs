@@ -279,6 +279,7 @@ impl Link {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::AsyncWriteExt;
 
     /// A device whose ACK to the command frame is corrupted on the line: the host must
     /// ask with ENQ and read the answer, never write the frame a second time.
