@@ -86,6 +86,10 @@ pub struct ConfigError {
 impl Config {
     /// `config.toml` in the OS's config directory.
     pub fn default_path() -> PathBuf {
+        // Under systemd with ConfigurationDirectory=, the unit says where it is.
+        if let Some(dir) = crate::cli::systemd_dir("CONFIGURATION_DIRECTORY") {
+            return dir.join("config.toml");
+        }
         directories::ProjectDirs::from("ru", "kkm", "kkm-agent")
             .map(|d| d.config_dir().join("config.toml"))
             .unwrap_or_else(|| PathBuf::from("config.toml"))

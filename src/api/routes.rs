@@ -172,6 +172,9 @@ pub struct WaitQuery {
 #[utoipa::path(get, path = "/api/v1/receipts/{id}", params(WaitQuery), responses((status = 200, body = Object), (status = 404, body = Problem)))]
 pub async fn get_job(State(s): State<AppState>, Path(id): Path<i64>, Query(q): Query<WaitQuery>) -> Result<Json<Job>, Problem> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(q.wait.unwrap_or(0).min(60));
+    // Subscribed before the first read, so a change between the read and the wait is
+    // not missed. Waiters sleep until their job changes: no polling.
+    let mut changes = s.store.subscribe();
     loop {
         let job = s.store.blocking(move |st| st.get(id)).await.map_err(|e| match e {
             StoreError::NotFound => Problem::new(StatusCode::NOT_FOUND, "request.job_not_found", "Задание не найдено", "Job not found"),
@@ -180,7 +183,19 @@ pub async fn get_job(State(s): State<AppState>, Path(id): Path<i64>, Query(q): Q
         if job.status.is_final() || tokio::time::Instant::now() >= deadline {
             return Ok(Json(job));
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        loop {
+            tokio::select! {
+                changed = changes.recv() => match changed {
+                    Ok(other) if other != id => continue,
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => break,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                        tokio::time::sleep_until(deadline).await;
+                        break;
+                    }
+                },
+                _ = tokio::time::sleep_until(deadline) => break,
+            }
+        }
     }
 }
 

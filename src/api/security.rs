@@ -73,6 +73,15 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
     next.run(req).await
 }
 
+/// Reads the daemon's token; never creates one (`kkm-agent token`).
+pub fn read_token(data_dir: &Path) -> std::io::Result<String> {
+    let t = std::fs::read_to_string(data_dir.join("token"))?.trim().to_string();
+    if t.len() < 32 {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "the token file is damaged"));
+    }
+    Ok(t)
+}
+
 /// Reads the API token from `data_dir/token`, creating it on first run.
 pub fn load_or_create_token(data_dir: &Path) -> std::io::Result<String> {
     let path = data_dir.join("token");
