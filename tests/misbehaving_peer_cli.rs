@@ -91,3 +91,31 @@ async fn azur_flooding_peer() {
 async fn azur_silent_peer() {
     check(Peer::Silent, "azur-01f", &[], Duration::from_secs(30)).await;
 }
+
+/// `detect` tries every family on the port; none of its probes may hang either.
+async fn detect_against(kind: Peer) {
+    let port = peer(kind).await;
+    let t0 = Instant::now();
+    let child = tokio::process::Command::new(BIN).args(["device", "--port", &port, "detect"]).kill_on_drop(true).output();
+    let out = tokio::time::timeout(Duration::from_secs(40), child).await.expect("`detect` hung on a misbehaving peer").unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "nothing was detected");
+    assert!(err.contains("link."), "{err}");
+    assert!(t0.elapsed() < Duration::from_secs(30), "took {:?}", t0.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn detect_against_a_flood_of_ff_bytes() {
+    // 0xFF is the stray byte a Shtrih probe skips: before the fix it skipped forever.
+    detect_against(Peer::Flood(&[0xFF])).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn detect_against_atol_noise_and_acks() {
+    detect_against(Peer::Flood(&[0xFE, 0x01, 0x00, 0x00, 0x00, 0x06, 0x17])).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn detect_against_a_silent_peer() {
+    detect_against(Peer::Silent).await;
+}
