@@ -173,8 +173,16 @@ pub fn code_1054(op: Operation) -> u8 {
 /// Builds a document from its TLV records (read with `A4 46`). Tags: 1040 ФД number,
 /// 1012 date-time (UnixTime), 1077 ФПД (6 bytes; the ФП is the last 4, big-endian),
 /// 1054 operation, 1020 total (VLN, kopecks), 1038 shift number.
-pub fn document_from_tlv(doc_type: u16, records: &[Vec<u8>]) -> DriverResult<FiscalDocument> {
-    let kind = document_kind(doc_type);
+///
+/// `doc_type` is the type `A4 45` announced; without it, a document with tag 1054 is a
+/// receipt and anything else is "other".
+pub fn document_from_tlv(doc_type: Option<u16>, records: &[Vec<u8>]) -> DriverResult<FiscalDocument> {
+    let has_1054 = records.iter().any(|r| matches!(tlv(r), Ok((1054, _))));
+    let kind = match doc_type {
+        Some(t) => document_kind(t),
+        None if has_1054 => DocumentKind::Receipt,
+        None => DocumentKind::Other,
+    };
     let (mut number, mut datetime, mut sign) = (None, None, None);
     let (mut operation, mut total, mut shift_number) = (None, None, None);
     for r in records {

@@ -199,24 +199,21 @@ impl AtolDriver {
     }
 
     /// `A4 45 number` starts a TLV read of the document; `A4 46` returns its records one
-    /// by one until the device answers "no more data" (0xDA) or the announced length is
-    /// read (Unact/kkm `cheque_data`).
+    /// by one until the device answers "no more data" (0xDA), as Unact/kkm `cheque_data`
+    /// reads it. The `A4 45` answer's layout is unconfirmed: its document type is used
+    /// when present, otherwise the kind is told from the records.
     async fn read_document(&mut self, number: u32) -> DriverResult<FiscalDocument> {
-        let (doc_type, length) = answers::document_header(&self.fn_request(FN_DOCUMENT, &number.to_le_bytes()).await?)?;
+        let header = answers::document_header(&self.fn_request(FN_DOCUMENT, &number.to_le_bytes()).await?).ok();
         let mut records = Vec::new();
-        let mut read = 0usize;
-        while read < usize::from(length) && records.len() < 512 {
+        while records.len() < 1024 {
             match self.fn_request(FN_DOCUMENT_TLV, &[]).await {
                 Ok(r) if r.is_empty() => break,
-                Ok(r) => {
-                    read += r.len();
-                    records.push(r);
-                }
+                Ok(r) => records.push(r),
                 Err(DriverError::Device { raw: 0xDA, .. }) => break,
                 Err(e) => return Err(e),
             }
         }
-        answers::document_from_tlv(doc_type, &records)
+        answers::document_from_tlv(header.map(|(t, _)| t), &records)
     }
 
     /// Writes one requisite (tag + value) with `E8`. The layout is unconfirmed (spec §3).

@@ -165,7 +165,7 @@ fn crc_check_value_and_arbitrary_input() {
         let _ = answers::shift_state(&bytes);
         let _ = answers::document_header(&bytes);
         let _ = answers::tlv(&bytes);
-        let _ = answers::document_from_tlv(3, &[bytes.clone(), bytes.iter().rev().copied().collect()]);
+        let _ = answers::document_from_tlv(Some(3), &[bytes.clone(), bytes.iter().rev().copied().collect()]);
         let _ = kkm_atol::bcd::from_atol_text(&bytes);
         for cmd in [0x3F, 0xA5, 0x4D, 0xA4] {
             let _ = kkm_atol::driver::answer_fields(cmd, &bytes);
@@ -175,4 +175,29 @@ fn crc_check_value_and_arbitrary_input() {
         }
         let _ = v3::decode(&bytes);
     }
+}
+
+/// A receipt's TLV records (tags and encodings of the ФФД, as A4 46 returns them one by
+/// one), read without the `A4 45` header: 1054 makes it a receipt.
+#[test]
+fn tlv_document_without_a_header_is_told_by_its_records() {
+    use kkm_atol::answers::{document_from_tlv, encode_tlv};
+    let records = vec![
+        encode_tlv(1012, &1_764_150_000u32.to_le_bytes()),
+        encode_tlv(1040, &298u32.to_le_bytes()),
+        encode_tlv(1077, &[0x31, 0x04, 0xDE, 0xAD, 0xBE, 0xEF]),
+        encode_tlv(1054, &[2]),
+        encode_tlv(1020, &[0x10, 0x27]),
+        encode_tlv(1059, &[0x01, 0x02, 0x03]),
+    ];
+    let d = document_from_tlv(None, &records).unwrap();
+    assert_eq!(d.kind, kkm_core::DocumentKind::Receipt);
+    assert_eq!(d.number, 298);
+    assert_eq!(d.fiscal_sign, 0xDEAD_BEEF);
+    assert_eq!(d.operation, Some(kkm_core::Operation::SaleReturn));
+    assert_eq!(d.total, Some(kkm_core::Money(10_000)));
+    assert_eq!(d.datetime.date().year(), 2025);
+    let shift = document_from_tlv(Some(5), &records[..3]).unwrap();
+    assert_eq!(shift.kind, kkm_core::DocumentKind::ShiftClose);
+    assert!(document_from_tlv(None, &records[1..]).is_err(), "no 1012: malformed, not a panic");
 }
