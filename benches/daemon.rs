@@ -22,6 +22,7 @@ fn config(dir: &std::path::Path, model: &str, port: &str) -> Config {
         listen: ([127, 0, 0, 1], 0).into(),
         data_dir: Some(dir.to_path_buf()),
         policy: Policy::default(),
+        allowed_origins: Vec::new(),
         devices: vec![DeviceConfig {
             id: "k1".into(),
             model: model.into(),

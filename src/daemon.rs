@@ -66,7 +66,9 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     }
     let committer = crate::queue::committer::Committer::start(store.clone())
         .map_err(|e| start_err("daemon.commit_thread", "Не удалось запустить запись очереди", "Cannot start the queue writer", e))?;
-    let state = AppState { store: store.clone(), committer, devices: Arc::new(devices), token: Arc::new(token.clone()) };
+    let state = AppState { store: store.clone(), committer, devices: Arc::new(devices), token: Arc::new(token.clone()),
+        allowed_origins: Arc::new(config.allowed_origins.clone()),
+    };
     let addr = listener.local_addr().map_err(|e| start_err("daemon.listen", "Адрес API", "Listen address", e))?;
     let app = api::router(state);
     let mut srx = rx.clone();

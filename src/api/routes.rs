@@ -218,8 +218,28 @@ pub async fn list_jobs(State(s): State<AppState>, Query(q): Query<ListQuery>) ->
             Problem::new(StatusCode::BAD_REQUEST, "request.status_invalid", format!("Неизвестный статус {x:?}"), format!("Unknown status {x:?}"))
         })?),
     };
-    let f = JobFilter { device: q.device, status, since: q.since, until: q.until, limit: q.limit.unwrap_or(100) };
+    let f = JobFilter {
+        device: q.device,
+        status,
+        since: q.since.as_deref().map(|t| instant(t, "since")).transpose()?,
+        until: q.until.as_deref().map(|t| instant(t, "until")).transpose()?,
+        limit: q.limit.unwrap_or(100),
+    };
     s.store.blocking(move |st| st.list(&f)).await.map(Json).map_err(internal)
+}
+
+/// An RFC 3339 instant from a query (`2026-11-25T10:00:00+03:00` or `…Z`), as UTC.
+fn instant(text: &str, name: &str) -> Result<String, Problem> {
+    use time::format_description::well_known::Rfc3339;
+    let t = time::OffsetDateTime::parse(text, &Rfc3339).map_err(|_| {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "request.time_invalid",
+            format!("{name}: нужно время в формате RFC 3339, например 2026-11-25T10:00:00+03:00"),
+            format!("{name}: expected an RFC 3339 instant such as 2026-11-25T10:00:00+03:00"),
+        )
+    })?;
+    t.to_offset(time::UtcOffset::UTC).format(&Rfc3339).map_err(internal)
 }
 
 /// Cancels a job that has not started yet.

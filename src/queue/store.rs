@@ -148,7 +148,8 @@ fn submit_in(tx: &rusqlite::Transaction, device: &str, key: &str, request: &JobR
 pub struct JobFilter {
     pub device: Option<String>,
     pub status: Option<JobStatus>,
-    /// RFC 3339 bounds on `created_at`.
+    /// RFC 3339 bounds on `created_at`, compared as instants (not as text: the stored
+    /// times have varying fractional digits).
     pub since: Option<String>,
     pub until: Option<String>,
     pub limit: u32,
@@ -224,7 +225,8 @@ impl Store {
         let conn = self.lock();
         let mut stmt = conn.prepare(&format!(
             "SELECT {COLUMNS} FROM jobs WHERE (?1 IS NULL OR device = ?1) AND (?2 IS NULL OR status = ?2)
-             AND (?3 IS NULL OR created_at >= ?3) AND (?4 IS NULL OR created_at <= ?4) ORDER BY id DESC LIMIT ?5"
+             AND (?3 IS NULL OR julianday(created_at) >= julianday(?3)) AND (?4 IS NULL OR julianday(created_at) <= julianday(?4))
+             ORDER BY id DESC LIMIT ?5"
         ))?;
         let limit = if f.limit == 0 { 100 } else { f.limit.min(1000) };
         let rows = stmt.query_map(
