@@ -321,16 +321,18 @@ fn timeout_problem() -> Problem {
     Problem::new(
         StatusCode::GATEWAY_TIMEOUT,
         "device.read_timeout",
-        "ККТ не ответила вовремя: чтение итогов смены прервано",
-        "The device did not answer in time; the shift read was abandoned",
+        "ККТ не успела отдать все документы смены: прочитанные сохранены, повторите сверку — она продолжит с того места",
+        "The device did not give all of the shift's documents in time; those read are cached, ask again to continue",
     )
 }
 
 /// A reconciliation body may carry a shift's list of operations: up to 32 MiB.
 pub const MAX_RECONCILE_BODY: usize = 32 << 20;
 
-/// How long a reconciliation may read the device.
-const READ_BUDGET: Duration = Duration::from_secs(180);
+/// How long a reconciliation may read the device: inside the router's request time-out,
+/// so the caller gets this problem rather than a bare 408. Documents read before the
+/// budget ran out are cached, so asking again continues where the read stopped.
+const READ_BUDGET: Duration = Duration::from_secs(65);
 
 #[derive(Deserialize, utoipa::IntoParams)]
 pub struct TotalsQuery {
