@@ -348,19 +348,24 @@ fn by_operations(side: &RegisterSide, agent: &[AgentEntry], ops: &[ProgramOp], o
         agent_claimed[ai] = true;
         let a = &agent[ai];
         let reference = op.reference.as_deref();
-        let on_register: Option<(i64, [i64; 5], OperationKind, Vec<DocumentRef>)> = match a.kind {
-            OperationKind::CashIn | OperationKind::CashOut if a.done() => Some((a.total, a.pays, a.kind, vec![])),
+        // (total, split, kind, the receipt's index for receipts)
+        let on_register: Option<(i64, [i64; 5], OperationKind, Option<usize>)> = match a.kind {
+            OperationKind::CashIn | OperationKind::CashOut if a.done() => Some((a.total, a.pays, a.kind, None)),
             _ => receipt_of_agent.get(&ai).map(|&ri| {
                 receipt_claimed[ri] = true;
                 let r = &receipts[ri];
-                (r.total, r.pays, r.kind, vec![doc_ref(&r.doc)])
+                (r.total, r.pays, r.kind, Some(ri))
             }),
         };
-        let Some((total, pays, kind, docs)) = on_register else {
+        let Some((total, pays, kind, ri)) = on_register else {
             out.causes.push(not_printed_cause(a, op.cash(), reference, true));
             continue;
         };
         let effect = kind.sign() * pays[0] - op.signed_cash();
+        if kind == op.kind && total == op.total() && effect == 0 {
+            continue; // the same on both sides: the common case, nothing to build
+        }
+        let docs: Vec<DocumentRef> = ri.map(|ri| vec![doc_ref(&receipts[ri].doc)]).unwrap_or_default();
         let doc_no = docs.first().map(|d| format!(" (ФД №{})", d.number)).unwrap_or_default();
         let (category, text, action) = if kind != op.kind || total != op.total() {
             (
