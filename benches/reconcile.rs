@@ -54,6 +54,7 @@ fn job(id: i64, key: &str, cash: i64, card: i64, doc: Option<u32>, status: JobSt
         close_sent: true,
         operation: Some(Operation::Sale),
         total: Some(Money(cash + card)),
+        cash_before: None,
     }
 }
 
@@ -138,7 +139,15 @@ fn build() -> Shift {
         ..Default::default()
     };
     let agent: Vec<AgentEntry> = jobs.iter().filter_map(entry_of).collect();
-    let input = ShiftInput { device: "k1".into(), fn_serial: "9960440300012345".into(), totals, documents, agent, stats: Default::default() };
+    let input = ShiftInput {
+        device: "k1".into(),
+        fn_serial: "9960440300012345".into(),
+        totals,
+        documents,
+        payments: Default::default(),
+        agent,
+        stats: Default::default(),
+    };
     Shift { jobs, input, ops: serde_json::Value::Array(ops), program_cash }
 }
 

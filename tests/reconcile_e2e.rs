@@ -378,3 +378,25 @@ async fn a_long_list_of_operations_is_accepted() {
     assert_eq!(r["unexplained"], 0);
     assert_eq!(causes(&r).len(), 4_000);
 }
+
+/// Where the protocol reads a receipt's content (Azur-01F, FF3A/FF3B), each keypad
+/// receipt's payment split comes from the ФН itself; elsewhere the counters give it in
+/// aggregate. A card receipt punched before a cash one must not take the cash.
+#[tokio::test]
+async fn keypad_split_read_from_the_fn() {
+    let rig = Rig::start_model("azur-01f", true).await;
+    print(&rig, "visit-1", &sale(100_000, 0)).await;
+    let card = rig.ctl("keypad receipt sale 300,00 electronic");
+    let cash = rig.ctl("keypad receipt sale 500,00 cash");
+    let (n_card, n_cash): (u64, u64) =
+        (card.trim().trim_start_matches("ok ").parse().unwrap(), cash.trim().trim_start_matches("ok ").parse().unwrap());
+    let r = reconcile(&rig, json!({"cash": 100_000})).await;
+    assert_eq!(r["difference"], 50_000, "{r}");
+    assert_eq!(categories(&r), ["receipt_not_by_agent"], "{r}");
+    let c = &causes(&r)[0];
+    assert_eq!(c["documents"][0]["number"].as_u64(), Some(n_cash), "{c}");
+    assert_eq!(c["effect"], 50_000);
+    let note = &r["notes"][0];
+    assert_eq!(note["documents"][0]["number"].as_u64(), Some(n_card), "{r}");
+    assert!(note["text_ru"].as_str().unwrap().contains("Наличных в чеке нет"), "{note}");
+}

@@ -157,6 +157,14 @@ fn submit_in(tx: &rusqlite::Transaction, device: &str, key: &str, request: &JobR
     Ok((tx.query_row(&format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"), params![id], row_to_job)?, true))
 }
 
+/// A cached document: the document and, for receipts, the payment split read with it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CachedDocument {
+    doc: FiscalDocument,
+    #[serde(default)]
+    payments: Option<[i64; 5]>,
+}
+
 /// What to list.
 #[derive(Debug, Default, Clone)]
 pub struct JobFilter {
@@ -384,7 +392,7 @@ impl Store {
     }
 
     /// Documents of one ФН already read back, numbers `from..=to`, by number.
-    pub fn cached_documents(&self, fn_serial: &str, from: u32, to: u32) -> StoreResult<Vec<FiscalDocument>> {
+    pub fn cached_documents(&self, fn_serial: &str, from: u32, to: u32) -> StoreResult<Vec<(FiscalDocument, Option<[i64; 5]>)>> {
         let conn = self.lock();
         let mut stmt =
             conn.prepare("SELECT body FROM fn_documents WHERE fn_serial = ?1 AND number BETWEEN ?2 AND ?3 ORDER BY number")?;
@@ -392,20 +400,21 @@ impl Store {
         let mut docs = Vec::new();
         for body in rows {
             // A row this version cannot read is read again from the device.
-            if let Ok(d) = serde_json::from_str::<FiscalDocument>(&body?) {
-                docs.push(d);
+            if let Ok(c) = serde_json::from_str::<CachedDocument>(&body?) {
+                docs.push((c.doc, c.payments));
             }
         }
         Ok(docs)
     }
 
     /// Remembers documents read back from the ФН `fn_serial`.
-    pub fn cache_documents(&self, fn_serial: &str, docs: &[FiscalDocument]) -> StoreResult<()> {
+    pub fn cache_documents(&self, fn_serial: &str, docs: &[(FiscalDocument, Option<[i64; 5]>)]) -> StoreResult<()> {
         let conn = self.lock();
         let tx = conn.unchecked_transaction()?;
         let t = now();
-        for d in docs {
-            let body = serde_json::to_string(d).map_err(|e| StoreError::Db(e.to_string()))?;
+        for (d, payments) in docs {
+            let body = serde_json::to_string(&CachedDocument { doc: d.clone(), payments: *payments })
+                .map_err(|e| StoreError::Db(e.to_string()))?;
             tx.execute(
                 "INSERT OR REPLACE INTO fn_documents (fn_serial, number, body, read_at) VALUES (?1, ?2, ?3, ?4)",
                 params![fn_serial, d.number, body, t],

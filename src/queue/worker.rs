@@ -58,8 +58,37 @@ pub struct WorkerHandle {
 pub enum DeviceRequest {
     /// The shift's counters, the ФН's serial and last document; optionally an X-report.
     Shift { x_report: bool, reply: oneshot::Sender<Result<ShiftRead, DriverError>> },
-    /// Fiscal documents by number (at most [`MAX_DOCUMENTS_PER_REQUEST`]).
-    Documents { numbers: Vec<u32>, reply: oneshot::Sender<Result<Vec<FiscalDocument>, DriverError>> },
+    /// Fiscal documents by number (at most [`MAX_DOCUMENTS_PER_REQUEST`]), receipts with
+    /// their payment split where the protocol gives it.
+    Documents { numbers: Vec<u32>, reply: oneshot::Sender<Result<Vec<ReadDocument>, DriverError>> },
+}
+
+/// A document read back, and for a receipt its payments by [`kkm_core::PaymentType::ALL`]
+/// order (cash net of change) when the protocol can read its content.
+pub type ReadDocument = (FiscalDocument, Option<[i64; 5]>);
+
+/// Reads a document and, for a receipt, its payment split (`None` when the protocol
+/// cannot read a receipt's content).
+pub async fn read_document(driver: &mut DriverBox, n: u32) -> Result<ReadDocument, DriverError> {
+    let d = driver.find_document(n).await?;
+    if d.kind != kkm_core::DocumentKind::Receipt {
+        return Ok((d, None));
+    }
+    let split = match driver.receipt_content(n).await {
+        Ok(c) => {
+            let mut pays = [0i64; 5];
+            for (t, m) in c.payments {
+                if let Some(i) = kkm_core::PaymentType::ALL.iter().position(|x| *x == t) {
+                    pays[i] = pays[i].saturating_add(m.0);
+                }
+            }
+            // Only a split that adds up to the receipt's total is used.
+            (Some(pays.iter().sum::<i64>()) == d.total.map(|t| t.0)).then_some(pays)
+        }
+        Err(e) if e.is_link() => return Err(e),
+        Err(_) => None,
+    };
+    Ok((d, split))
 }
 
 /// Documents read in one worker step; larger reads are split so jobs are not held up.
@@ -253,7 +282,7 @@ impl Worker {
                 let mut docs = Vec::with_capacity(numbers.len());
                 let mut failed = None;
                 for n in numbers.into_iter().take(MAX_DOCUMENTS_PER_REQUEST) {
-                    match self.driver.find_document(n).await {
+                    match read_document(&mut self.driver, n).await {
                         Ok(d) => docs.push(d),
                         Err(e) => {
                             failed = Some(e);

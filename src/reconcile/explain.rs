@@ -28,6 +28,8 @@ pub struct ShiftInput {
     pub totals: ShiftTotals,
     /// The shift's fiscal documents, shift open to the last, in order.
     pub documents: Vec<FiscalDocument>,
+    /// Receipts' payment splits as the ФН holds them, where the protocol can read them.
+    pub payments: HashMap<u32, [i64; 5]>,
     /// The agent's receipts and cash moves of the shift, and its jobs that did not print.
     pub agent: Vec<AgentEntry>,
     pub stats: DocumentStats,
@@ -37,7 +39,7 @@ pub struct ShiftInput {
 const REPEAT_WINDOW_SECS: i64 = 15 * 60;
 
 pub fn reconcile(shift: &ShiftInput, program: &Program) -> Reconciliation {
-    let side = matching::join(&shift.totals, &shift.documents, &shift.agent);
+    let side = matching::join(&shift.totals, &shift.documents, &shift.agent, &shift.payments);
     let t = &shift.totals;
     let (reg_receipts_cash, reg_cash) = matching::register_cash(t);
     let reg_card = matching::register_card(t);
@@ -833,6 +835,7 @@ mod tests {
             fn_serial: "9960440300012345".into(),
             totals: ShiftTotals { shift_number: 1, cash_ins: Money(ins), cash_outs: Money(outs), by_operation, ..Default::default() },
             documents: docs,
+            payments: HashMap::new(),
             agent,
             stats: DocumentStats::default(),
         }
@@ -997,7 +1000,7 @@ mod tests {
         // Two keypad receipts, one cash and one card: the split of each is a guess, the
         // aggregate is exact; one keypad receipt alone is exact.
         let s = shift(vec![doc(3, Operation::Sale, 10_000, 1)], &[(Operation::Sale, 4_000, 6_000)], 0, 0, vec![]);
-        let side = matching::join(&s.totals, &s.documents, &s.agent);
+        let side = matching::join(&s.totals, &s.documents, &s.agent, &s.payments);
         assert_eq!(side.receipts[0].pays, [4_000, 6_000, 0, 0, 0]);
         assert!(side.receipts[0].split_known);
         let s = shift(
@@ -1007,7 +1010,7 @@ mod tests {
             0,
             vec![],
         );
-        let side = matching::join(&s.totals, &s.documents, &s.agent);
+        let side = matching::join(&s.totals, &s.documents, &s.agent, &s.payments);
         assert!(!side.receipts[0].split_known);
         assert_eq!(side.receipts.iter().map(|r| r.cash()).sum::<i64>(), 10_000);
         assert_eq!(side.residual_cash, [0; 4]);

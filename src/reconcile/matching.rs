@@ -118,7 +118,7 @@ pub const OPERATIONS: [Operation; 4] = [Operation::Sale, Operation::SaleReturn, 
 
 /// Joins the shift's documents with the agent's entries (done receipts by ФД number,
 /// done cash moves in the shift) and derives the split of the others.
-pub fn join(totals: &ShiftTotals, documents: &[FiscalDocument], agent: &[AgentEntry]) -> RegisterSide {
+pub fn join(totals: &ShiftTotals, documents: &[FiscalDocument], agent: &[AgentEntry], read: &HashMap<u32, [i64; 5]>) -> RegisterSide {
     let by_doc: HashMap<u32, usize> =
         agent.iter().enumerate().filter(|(_, a)| a.done()).filter_map(|(i, a)| a.document.map(|d| (d, i))).collect();
     let mut receipts = Vec::new();
@@ -128,14 +128,16 @@ pub fn join(totals: &ShiftTotals, documents: &[FiscalDocument], agent: &[AgentEn
         }
         let (Some(op), Some(total)) = (d.operation, d.total) else { continue };
         let agent_ix = by_doc.get(&d.number).copied().filter(|i| agent[*i].kind == OperationKind::of(op));
-        let pays = agent_ix.map(|i| agent[i].pays).unwrap_or([0; 5]);
+        // The ФН's own split first, then the one the agent sent.
+        let from_fn = read.get(&d.number).copied();
+        let pays = from_fn.or(agent_ix.map(|i| agent[i].pays)).unwrap_or([0; 5]);
         receipts.push(RegisterReceipt {
             doc: d.clone(),
             kind: OperationKind::of(op),
             total: total.0,
             agent: agent_ix,
             pays,
-            split_known: agent_ix.is_some(),
+            split_known: agent_ix.is_some() || from_fn.is_some(),
         });
     }
     // The others' split per operation and payment type, from the counters.
@@ -145,13 +147,14 @@ pub fn join(totals: &ShiftTotals, documents: &[FiscalDocument], agent: &[AgentEn
         for (pi, pay) in PaymentType::ALL.into_iter().enumerate() {
             left[pi] = totals.sum(op, pay).0;
         }
-        for r in receipts.iter().filter(|r| r.agent.is_some() && r.kind == OperationKind::of(op)) {
+        // Receipts whose split is known (the agent's, or read from the ФН).
+        for r in receipts.iter().filter(|r| r.split_known && r.kind == OperationKind::of(op)) {
             for pi in 0..5 {
                 left[pi] -= r.pays[pi];
             }
         }
         let others: Vec<usize> =
-            receipts.iter().enumerate().filter(|(_, r)| r.agent.is_none() && r.kind == OperationKind::of(op)).map(|(i, _)| i).collect();
+            receipts.iter().enumerate().filter(|(_, r)| !r.split_known && r.kind == OperationKind::of(op)).map(|(i, _)| i).collect();
         let others_total: i64 = others.iter().map(|i| receipts[*i].total).sum();
         // Exactly determined: the counters agree with the documents, and there is one
         // receipt or every kopeck is of one payment type.

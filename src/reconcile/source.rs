@@ -10,7 +10,7 @@
 use super::explain::ShiftInput;
 use super::matching::{entry_of, AgentEntry};
 use super::DocumentStats;
-use crate::queue::worker::{DeviceRequest, ShiftRead, WorkerHandle, MAX_DOCUMENTS_PER_REQUEST};
+use crate::queue::worker::{read_document, DeviceRequest, ReadDocument, ShiftRead, WorkerHandle, MAX_DOCUMENTS_PER_REQUEST};
 use crate::queue::{JobStatus, Store, StoreError};
 use async_trait::async_trait;
 use kkm_core::{DocumentKind, DriverBox, DriverError, FiscalDocument};
@@ -34,7 +34,7 @@ pub enum SourceError {
 pub trait DeviceReader: Send {
     async fn shift(&mut self, x_report: bool) -> Result<ShiftRead, DriverError>;
     /// At most [`MAX_DOCUMENTS_PER_REQUEST`] numbers.
-    async fn documents(&mut self, numbers: Vec<u32>) -> Result<Vec<FiscalDocument>, DriverError>;
+    async fn documents(&mut self, numbers: Vec<u32>) -> Result<Vec<ReadDocument>, DriverError>;
 }
 
 #[async_trait]
@@ -42,7 +42,7 @@ impl DeviceReader for WorkerHandle {
     async fn shift(&mut self, x_report: bool) -> Result<ShiftRead, DriverError> {
         self.request(|reply| DeviceRequest::Shift { x_report, reply }).await
     }
-    async fn documents(&mut self, numbers: Vec<u32>) -> Result<Vec<FiscalDocument>, DriverError> {
+    async fn documents(&mut self, numbers: Vec<u32>) -> Result<Vec<ReadDocument>, DriverError> {
         self.request(|reply| DeviceRequest::Documents { numbers, reply }).await
     }
 }
@@ -56,10 +56,10 @@ impl DeviceReader for DriverBox {
         let printed = if x_report { Some(self.x_report().await.map_err(|e| (&e).into())) } else { None };
         Ok(ShiftRead { totals, status, fn_serial: fs.serial, last_document: fs.last_document_number, x_report: printed })
     }
-    async fn documents(&mut self, numbers: Vec<u32>) -> Result<Vec<FiscalDocument>, DriverError> {
+    async fn documents(&mut self, numbers: Vec<u32>) -> Result<Vec<ReadDocument>, DriverError> {
         let mut docs = Vec::with_capacity(numbers.len());
         for n in numbers {
-            docs.push(self.find_document(n).await?);
+            docs.push(read_document(self, n).await?);
         }
         Ok(docs)
     }
@@ -69,6 +69,8 @@ impl DeviceReader for DriverBox {
 #[derive(Debug, Clone, Default)]
 pub struct ShiftDocuments {
     pub documents: Vec<FiscalDocument>,
+    /// Receipts' payment splits read from the ФН, by document number.
+    pub payments: HashMap<u32, [i64; 5]>,
     pub stats: DocumentStats,
 }
 
@@ -88,7 +90,8 @@ pub async fn shift_documents(
     last: u32,
 ) -> Result<ShiftDocuments, SourceError> {
     let mut got: Vec<FiscalDocument> = Vec::new();
-    let mut known: HashMap<u32, FiscalDocument> = HashMap::new();
+    let mut payments: HashMap<u32, [i64; 5]> = HashMap::new();
+    let mut known: HashMap<u32, ReadDocument> = HashMap::new();
     let mut fetched: HashSet<u32> = HashSet::new();
     let mut window_low = u32::MAX;
     let mut stats = DocumentStats::default();
@@ -100,11 +103,11 @@ pub async fn shift_documents(
             if let Some(store) = cache {
                 let serial = fn_serial.to_string();
                 let docs = store.blocking(move |s| s.cached_documents(&serial, low, n)).await?;
-                known.extend(docs.into_iter().map(|d| (d.number, d)));
+                known.extend(docs.into_iter().map(|d| (d.0.number, d)));
             }
             window_low = low;
         }
-        let Some(doc) = known.remove(&n) else {
+        let Some((doc, split)) = known.remove(&n) else {
             let mut numbers = Vec::new();
             let mut m = n;
             while m >= 1 && numbers.len() < batch.min(MAX_DOCUMENTS_PER_REQUEST) && !known.contains_key(&m) {
@@ -121,8 +124,8 @@ pub async fn shift_documents(
             }
             stats.read_from_device += docs.len();
             for d in docs {
-                fetched.insert(d.number);
-                known.insert(d.number, d);
+                fetched.insert(d.0.number);
+                known.insert(d.0.number, d);
             }
             if !known.contains_key(&n) {
                 return Err(DriverError::Protocol(format!("the ФН answered another document for №{n}")).into());
@@ -138,6 +141,9 @@ pub async fn shift_documents(
             break;
         }
         let start = matches!(doc.kind, DocumentKind::ShiftOpen | DocumentKind::Registration);
+        if let Some(p) = split {
+            payments.insert(doc.number, p);
+        }
         got.push(doc);
         if start {
             break;
@@ -147,7 +153,7 @@ pub async fn shift_documents(
     got.reverse();
     stats.in_shift = got.len();
     stats.receipts = got.iter().filter(|d| d.kind == DocumentKind::Receipt).count();
-    Ok(ShiftDocuments { documents: got, stats })
+    Ok(ShiftDocuments { documents: got, payments, stats })
 }
 
 fn utc_primitive(t: OffsetDateTime) -> PrimitiveDateTime {
@@ -215,6 +221,7 @@ pub async fn gather(handle: &WorkerHandle, store: &Store, device: &str) -> Resul
         fn_serial: read.fn_serial.clone(),
         totals: read.totals.clone(),
         documents: docs.documents,
+        payments: docs.payments,
         agent,
         stats: docs.stats,
     };
