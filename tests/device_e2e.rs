@@ -205,6 +205,21 @@ async fn identity_and_documents(model: EmulatedModel, wire: Wire) {
     let _ = r.model;
 }
 
+/// The receipt's content read back from the ФН archive (Shtrih FF3A/FF3B, ATOL
+/// A4 45/A4 46): what the exactly-once recovery compares beyond operation and total.
+async fn receipt_content_is_read_back(model: EmulatedModel, wire: Wire) {
+    let mut r = rig(model, wire).await;
+    r.open_shift().await;
+    let receipt = r.fixture("receipt-sale.json");
+    let totals = receipt.validate(&r.driver.profile().limits).unwrap();
+    let res = r.driver.fiscalize(&receipt).await.unwrap();
+    let c = r.driver.receipt_content(res.document_number).await.expect("content by number");
+    assert_eq!(c.items.len(), receipt.items.len());
+    assert_eq!(c.items.iter().map(|i| i.amount).collect::<Vec<_>>(), totals.lines);
+    assert!(kkm_agent::queue::recovery::content_matches(&receipt, &totals, &c), "{c:?}");
+    assert_eq!(c.total, Some(totals.total));
+}
+
 macro_rules! matrix {
     ($($name:ident),* $(,)?) => {
         mod azur_pty { use super::*; $( #[tokio::test] async fn $name() { super::$name(EmulatedModel::Azur01F, Wire::Pty).await } )* }
@@ -226,4 +241,5 @@ matrix!(
     lost_answer_is_not_executed_twice,
     corrupted_checksum_is_recovered,
     identity_and_documents,
+    receipt_content_is_read_back,
 );

@@ -216,6 +216,21 @@ impl AtolDriver {
         answers::document_from_tlv(header.map(|(t, _)| t), &records)
     }
 
+    /// The TLV records of a document, as one block (see [`Self::read_document`]).
+    async fn document_tlv(&mut self, number: u32) -> DriverResult<Vec<u8>> {
+        self.fn_request(FN_DOCUMENT, &number.to_le_bytes()).await?;
+        let mut data = Vec::new();
+        for _ in 0..1024 {
+            match self.fn_request(FN_DOCUMENT_TLV, &[]).await {
+                Ok(r) if r.is_empty() => break,
+                Ok(r) => data.extend(r),
+                Err(DriverError::Device { raw: 0xDA, .. }) => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(data)
+    }
+
     /// Writes one requisite (tag + value) with `E8`. The layout is unconfirmed (spec §3).
     async fn write_requisite(&mut self, tag: u16, value: &[u8]) -> DriverResult<()> {
         let mut p = vec![0x01, 0x01, 0x00];
@@ -366,6 +381,11 @@ impl FiscalDriver for AtolDriver {
 
     async fn ofd_status(&mut self) -> DriverResult<OfdStatus> {
         answers::ofd_status(&self.fn_request(FN_OFD_STATUS, &[]).await?)
+    }
+
+    async fn receipt_content(&mut self, number: u32) -> DriverResult<kkm_core::tlv::ReceiptContent> {
+        let data = self.document_tlv(number).await?;
+        kkm_core::tlv::receipt_content(&data).map_err(DriverError::Protocol)
     }
 
     async fn find_document(&mut self, number: u32) -> DriverResult<FiscalDocument> {

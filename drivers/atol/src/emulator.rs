@@ -113,7 +113,7 @@ fn binary_datetime(dt: &time::PrimitiveDateTime) -> [u8; 5] {
 }
 
 /// A document as the ФН gives it in TLV form: its records (see `answers`).
-fn document_records(d: &kkm_core::FiscalDocument) -> Vec<Vec<u8>> {
+fn document_records(d: &kkm_core::FiscalDocument, content: Option<&kkm_core::tlv::ReceiptContent>) -> Vec<Vec<u8>> {
     use crate::answers::{code_1054, encode_tlv};
     let unix = d.datetime.assume_utc().unix_timestamp().max(0) as u32;
     let mut fpd = vec![0u8, 0u8];
@@ -129,6 +129,15 @@ fn document_records(d: &kkm_core::FiscalDocument) -> Vec<Vec<u8>> {
     }
     if let Some(shift) = d.shift_number {
         r.push(encode_tlv(1038, &shift.to_le_bytes()));
+    }
+    // A receipt's lines, payments and cashier, as the ФН keeps them (ФФД tags).
+    if let Some(c) = content {
+        let body = kkm_core::tlv::encode_receipt(c);
+        for (tag, value) in kkm_core::tlv::records(&body).unwrap_or_default() {
+            if !matches!(tag, 1054 | 1020) {
+                r.push(encode_tlv(tag, value));
+            }
+        }
     }
     r
 }
@@ -393,7 +402,7 @@ impl AtolEmulator {
                 // Starts a TLV read: document type (2 LE), data length (2 LE).
                 let n = c.u32().map_err(bad)?;
                 let d = core.document(n).map_err(core_error_code)?;
-                let records = document_records(d);
+                let records = document_records(d, core.receipt_content(n));
                 let len: usize = records.iter().map(Vec::len).sum();
                 let mut v = crate::answers::document_type(d.kind).to_le_bytes().to_vec();
                 v.extend((len as u16).to_le_bytes());
