@@ -161,10 +161,15 @@ pub struct FiscalDocument {
 
 /// What a fiscalising command reports back: enough to find the document again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FiscalResult {
+    /// Номер ФД.
     pub document_number: u32,
+    /// ФП (фискальный признак).
     pub fiscal_sign: u32,
+    /// The register's local time of the document (ISO 8601, no offset).
     #[serde(with = "crate::device::dt")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "2026-11-26T10:15:00"))]
     pub datetime: PrimitiveDateTime,
     pub shift_number: Option<u32>,
 }
