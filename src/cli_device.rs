@@ -29,10 +29,12 @@ fn fiscal_line(what: &str, r: &FiscalResult) -> String {
 pub async fn run(a: DeviceArgs) -> Result<(), CliError> {
     let spec = PortSpec::parse(&a.port).map_err(|e| {
         CliError::new("cli.port_invalid", format!("Неверное имя порта: {e}"), format!("Bad port: {e}"),
-            "Укажите COM3, /dev/ttyACM0 или tcp:HOST:PORT.")
+            "Укажите COM3, /dev/ttyACM0, tcp:HOST:PORT или http://HOST:8088.")
     })?;
+    let access = crate::devices::Access { cashier: a.cashier, cashier_password: a.password.clone(), ..Default::default() };
     if let DeviceAction::Detect = a.action {
-        let d = detect::detect(&spec, Duration::from_secs(30)).await?;
+        let creds = access.umka_credentials();
+        let d = detect::detect_with(&spec, Duration::from_secs(30), Some(&creds)).await?;
         if a.json {
             print_json(&d);
         } else {
@@ -47,7 +49,7 @@ pub async fn run(a: DeviceArgs) -> Result<(), CliError> {
         return Ok(());
     }
     let protocol = parse_protocol(a.protocol.as_deref())?;
-    let mut driver = crate::devices::open_driver(&a.model, protocol, &spec, a.baud)?;
+    let mut driver = crate::devices::open_driver_with(&a.model, protocol, &spec, a.baud, &access)?;
     let result = act(&mut driver, &a).await;
     driver.disconnect().await;
     result

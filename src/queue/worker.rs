@@ -434,6 +434,9 @@ impl Worker {
         let store = self.store.clone();
         let id = job.id;
         let mut mark_close = move || store.mark_close_sent(id).map_err(db);
+        // A protocol with request ids (УМКА's sessionId) sends the same id on a retry of
+        // this job; the key stays unique across a wiped data directory.
+        self.driver.set_job_key(Some(&job_key(&job)));
         let outcome = match &req {
             JobRequest::Receipt { receipt } => self.driver.fiscalize_with(receipt, &mut mark_close).await.map(Some),
             JobRequest::OpenShift => self.driver.open_shift(None).await.map(Some),
@@ -665,6 +668,17 @@ impl Worker {
         let _ = self.store.requeue(job.id);
         Step::Progress
     }
+}
+
+/// The job's key for the driver: its id and a hash of when and under which idempotency
+/// key it was created.
+fn job_key(job: &Job) -> String {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in job.created_at.bytes().chain(job.idempotency_key.bytes()) {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    format!("{}-{h:08x}", job.id)
 }
 
 fn paper_out_after_fiscal() -> JobError {

@@ -79,6 +79,10 @@ pub trait FiscalDriver: Send {
     /// Prints non-fiscal text lines.
     async fn print_text(&mut self, lines: &[String]) -> DriverResult<()>;
     async fn open_drawer(&mut self) -> DriverResult<()>;
+    /// Tells the driver which queue job the next calls belong to (`None`: no job, e.g. the
+    /// CLI). A protocol with request ids (УМКА's `sessionId`) keeps one id per job and
+    /// sends it again on a retry of that job. Byte-protocol drivers ignore it.
+    fn set_job_key(&mut self, _key: Option<&str>) {}
     /// Releases the port so that other programs (the vendor's test utility) can use it.
     /// The next call reopens it.
     async fn disconnect(&mut self);

@@ -159,6 +159,10 @@ pub enum DriverError {
     Invalid(#[from] ValidationError),
     #[error("not supported by this device: {0}")]
     Unsupported(&'static str),
+    /// The operation may exist on the device, but no public source confirms how to ask
+    /// for it in this protocol profile, so the driver refuses rather than guess.
+    #[error("not supported by the {profile} device profile: {what}")]
+    NotInProfile { profile: &'static str, what: &'static str },
 }
 
 impl DriverError {
@@ -174,13 +178,14 @@ impl DriverError {
             },
             DriverError::Device { info, .. } => info.condition.class(),
             DriverError::Protocol(_) => ErrorClass::Transient,
-            DriverError::Invalid(_) | DriverError::Unsupported(_) => ErrorClass::Rejected,
+            DriverError::Invalid(_) | DriverError::Unsupported(_) | DriverError::NotInProfile { .. } => ErrorClass::Rejected,
         }
     }
 
     pub fn condition(&self) -> Option<Condition> {
         match self {
             DriverError::Device { info, .. } => Some(info.condition),
+            DriverError::NotInProfile { .. } => Some(Condition::Unsupported),
             _ => None,
         }
     }
@@ -197,6 +202,7 @@ impl DriverError {
             DriverError::Protocol(_) => "link.protocol",
             DriverError::Invalid(v) => v.code,
             DriverError::Unsupported(_) => "device.unsupported",
+            DriverError::NotInProfile { .. } => "device.not_in_profile",
         }
     }
 
@@ -207,6 +213,9 @@ impl DriverError {
             DriverError::Protocol(_) => "Нарушение протокола обмена с ККТ".into(),
             DriverError::Invalid(v) => v.ru.clone(),
             DriverError::Unsupported(what) => format!("ККТ не поддерживает: {what}"),
+            DriverError::NotInProfile { profile, what } => {
+                format!("Не поддерживается профилем {profile}: {what} (вызов не подтверждён открытыми источниками)")
+            }
         }
     }
 
@@ -226,6 +235,9 @@ impl DriverError {
             }
             DriverError::Invalid(_) => "Исправьте данные чека в кассовой программе.",
             DriverError::Unsupported(_) => "Обновите прошивку ККТ или выберите другую операцию.",
+            DriverError::NotInProfile { .. } => {
+                "Выполните операцию в меню кассира на самой ККТ и отразите её в учёте вручную; агент не отправляет ККТ неподтверждённые команды."
+            }
         }
     }
 
