@@ -215,8 +215,10 @@ impl UmkaEmulator {
         self.refusal(session, code, text)
     }
 
-    /// Runs a `fiscalcheck` step by step. `Err` is a fault that ends the exchange.
-    fn fiscal_check(&self, emu: &Emulator, body: &[u8]) -> Result<Vec<u8>, AnswerFault> {
+    /// Runs a `fiscalcheck` step by step. `Err` is a fault that ends the exchange. The
+    /// answer delay (`delay=MS`) passes while the receipt is open, before it is closed:
+    /// a unit printing a long receipt.
+    async fn fiscal_check(&self, emu: &Emulator, body: &[u8]) -> Result<Vec<u8>, AnswerFault> {
         let frame: Frame = match serde_json::from_slice(body) {
             Ok(f) => f,
             Err(_) => return Ok(self.refusal(None, 19, "Неверный формат запроса")),
@@ -250,7 +252,8 @@ impl UmkaEmulator {
             }
         };
         emu.on_step_request(Op::ReceiptOpen);
-        if let Err(e) = emu.core().open_receipt(op) {
+        let r = emu.core().open_receipt(op);
+        if let Err(e) = r {
             return fail(e);
         }
         step(Op::ReceiptOpen)?;
@@ -263,14 +266,16 @@ impl UmkaEmulator {
                     return Ok(self.refusal(session, code, text));
                 }
             };
-            if let Err(e) = emu.core().add_line(line) {
+            let r = emu.core().add_line(line);
+            if let Err(e) = r {
                 return fail(e);
             }
             step(Op::ReceiptItem)?;
         }
         let cashier = codec::find(&data.fiscprops, 1021).and_then(|p| p.text());
         let contact = codec::find(&data.fiscprops, 1008).and_then(|p| p.text());
-        if let Err(e) = emu.core().set_receipt_attribute(cashier, contact) {
+        let r = emu.core().set_receipt_attribute(cashier, contact);
+        if let Err(e) = r {
             return fail(e);
         }
         emu.on_step_request(Op::ReceiptPayment);
@@ -292,11 +297,17 @@ impl UmkaEmulator {
         if tendered > tagged {
             payments[0] = Money(payments[0].0 + (tendered - tagged));
         }
-        if let Err(e) = emu.core().set_payments(payments) {
+        let r = emu.core().set_payments(payments);
+        if let Err(e) = r {
             return fail(e);
         }
         step(Op::ReceiptPayment)?;
+        let delay = emu.answer_delay();
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
         emu.on_step_request(Op::ReceiptClose);
+        // (Each `emu.core()` guard ends with its statement: `fail` locks again.)
         let closed = emu.core().close_receipt();
         let answer = match closed {
             Ok((d, _)) => {
@@ -316,7 +327,7 @@ impl UmkaEmulator {
     }
 
     /// Runs one request; returns the HTTP status, the body, and the answer fault.
-    fn handle(&self, emu: &Emulator, method: &str, target: &str, body: &[u8]) -> (u16, Vec<u8>, AnswerFault) {
+    async fn handle(&self, emu: &Emulator, method: &str, target: &str, body: &[u8]) -> (u16, Vec<u8>, AnswerFault) {
         let (path, query) = target.split_once('?').unwrap_or((target, ""));
         let param = |name: &str| query.split('&').find_map(|kv| kv.strip_prefix(name).and_then(|v| v.strip_prefix('=')));
         let print = param("print") == Some("1");
@@ -364,7 +375,7 @@ impl UmkaEmulator {
                     Err(e) => self.core_refusal(None, e),
                 }
             }
-            _ => match self.fiscal_check(emu, body) {
+            _ => match self.fiscal_check(emu, body).await {
                 Ok(b) => b,
                 Err(fault) => return (200, Vec::new(), fault),
             },
@@ -536,9 +547,10 @@ impl WireDevice for UmkaEmulator {
             respond(stream, 401, b"{\"error\":\"unauthorized\"}", "WWW-Authenticate: Basic realm=\"kkm\"\r\n").await;
             return LinkOutcome::Closed;
         }
-        let (code, answer, fault) = self.handle(emu, &method, &target, &body);
+        let receipt = method == "POST";
+        let (code, answer, fault) = self.handle(emu, &method, &target, &body).await;
         let delay = emu.answer_delay();
-        if !delay.is_zero() {
+        if !delay.is_zero() && !receipt {
             tokio::time::sleep(delay).await;
         }
         match fault {
