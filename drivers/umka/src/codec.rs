@@ -308,6 +308,20 @@ impl CashboxStatus {
     }
 }
 
+/// Open, over 24 hours (the clock `dt` minus `cycleOpened`), or closed.
+pub fn shift_state(s: &CashboxStatus) -> kkm_core::ShiftState {
+    use kkm_core::ShiftState;
+    if !s.shift_open() {
+        return ShiftState::Closed;
+    }
+    let now = parse_datetime(&s.dt);
+    let opened = s.cycle_opened.as_deref().and_then(parse_datetime);
+    match (now, opened) {
+        (Some(now), Some(opened)) if now - opened >= time::Duration::hours(24) => ShiftState::Expired,
+        _ => ShiftState::Open,
+    }
+}
+
 // ----- dates -----
 
 const DT: &[time::format_description::FormatItem<'static>] = time::macros::format_description!(

@@ -122,17 +122,8 @@ impl UmkaDriver {
         codec::parse_datetime(&s.dt).unwrap_or(time::macros::datetime!(2000-01-01 0:00))
     }
 
-    /// Open, over 24 h (clock minus the shift's opening time), or closed.
     fn shift_state(s: &CashboxStatus) -> ShiftState {
-        if !s.shift_open() {
-            return ShiftState::Closed;
-        }
-        let now = codec::parse_datetime(&s.dt);
-        let opened = s.cycle_opened.as_deref().and_then(codec::parse_datetime);
-        match (now, opened) {
-            (Some(now), Some(opened)) if now - opened >= time::Duration::hours(24) => ShiftState::Expired,
-            _ => ShiftState::Open,
-        }
+        codec::shift_state(s)
     }
 
     fn local(info: ErrorInfo) -> DriverError {
@@ -222,10 +213,12 @@ impl FiscalDriver for UmkaDriver {
                 "Проверьте, что ФН установлен и ККТ зарегистрирована; обратитесь в сервисный центр."
             ))
         })?;
-        let last = f
-            .last_doc_number
-            .and_then(|n| u32::try_from(n).ok())
-            .ok_or_else(|| DriverError::Protocol("УМКА: the status has no fsStatus.lastDocNumber".into()))?;
+        let last = match f.last_doc_number {
+            Some(n) => u32::try_from(n).map_err(|_| DriverError::Protocol(format!("УМКА: lastDocNumber {n} out of range")))?,
+            // A ФН ready for registration (phase 1) has no documents and no number yet.
+            None if f.phase == 1 => return Err(Self::local(kkm_atol::errors::info(0xA8))),
+            None => return Err(DriverError::Protocol("УМКА: the status has no fsStatus.lastDocNumber".into())),
+        };
         Ok(FnStatus {
             serial: if f.fs_number.is_empty() { s.fs_number.clone() } else { f.fs_number.clone() },
             phase: FnPhase::from_code(u8::try_from(f.phase).unwrap_or(0)),

@@ -287,14 +287,20 @@ impl UmkaEmulator {
                 Some(_) => return fail(CoreError::BadParameter),
             }
         }
-        // `sum` is what was tendered when there is change: the cash given beyond the
-        // payment tags.
+        // `sum` is what was tendered when there is change. Without payment tags (Armax's
+        // sample sends them only for mixed payments) the whole total is paid by
+        // `moneyType`; with them, cash tendered beyond the tags is change.
         let tagged: i64 = payments.iter().map(|m| m.0).sum();
         let tendered = data.sum.unwrap_or(0);
         if tendered < 0 {
             return fail(CoreError::BadParameter);
         }
-        if tendered > tagged {
+        if tagged == 0 {
+            let kind = data.money_type.and_then(|m| usize::try_from(m - 1).ok()).filter(|i| *i < 5);
+            let Some(i) = kind else { return fail(CoreError::BadParameter) };
+            let total = emu.core().receipt().map_or(0, |r| r.total().0);
+            payments[i] = Money(total.max(tendered));
+        } else if tendered > tagged {
             payments[0] = Money(payments[0].0 + (tendered - tagged));
         }
         let r = emu.core().set_payments(payments);
