@@ -12,7 +12,7 @@ pub enum Probe {
     /// Nothing listens, or it is not the УМКА API.
     Nothing,
     /// The unit answered its status with these credentials.
-    Found { status: CashboxStatus, credentials: Credentials },
+    Found { status: Box<CashboxStatus>, credentials: Credentials },
 }
 
 /// The credentials to try, in order: the configured ones, then the platform's defaults
@@ -37,7 +37,7 @@ pub async fn probe(spec: &PortSpec, credentials: &[Credentials], timeout: Durati
         match client.get("/cashboxstatus.json", timeouts.read).await {
             Ok(body) => {
                 return Ok(match codec::parse_status(&body) {
-                    Ok(status) => Probe::Found { status, credentials: c.clone() },
+                    Ok(status) => Probe::Found { status: Box::new(status), credentials: c.clone() },
                     Err(_) => Probe::Nothing,
                 });
             }
