@@ -6,6 +6,9 @@
 //! 2. Queue drain rate against the Azur-01F emulator at full speed, and the same for
 //!    Neva-01-F.
 //! 3. Idle RSS of a `kkm-agent serve` process.
+//! 4. 1 000 long-polls (`GET /api/v1/receipts/{id}?wait=60`) on a job that does not
+//!    change: the `serve` process's CPU over 5 s and its RSS (waiters sleep until their
+//!    job changes; nothing polls the database).
 //!
 //! Run: `cargo bench --bench daemon`.
 
@@ -19,6 +22,7 @@ fn config(dir: &std::path::Path, model: &str, port: &str) -> Config {
         listen: ([127, 0, 0, 1], 0).into(),
         data_dir: Some(dir.to_path_buf()),
         policy: Policy::default(),
+        allowed_origins: Vec::new(),
         devices: vec![DeviceConfig {
             id: "k1".into(),
             model: model.into(),
@@ -147,14 +151,100 @@ fn idle_rss() {
     let _ = child.wait();
 }
 
+/// CPU seconds (user + system) a process has used, from /proc.
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0 // utime, stime in clock ticks (USER_HZ = 100)
+}
+
+fn rss(pid: u32) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let line = status.lines().find(|l| l.starts_with("VmRSS")).unwrap_or("VmRSS: ?");
+    line.split_whitespace().skip(1).collect::<Vec<_>>().join(" ")
+}
+
+async fn waiters(n: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(
+        &cfg,
+        format!("listen = \"127.0.0.1:0\"\ndata_dir = {:?}\n[[devices]]\nid = \"k1\"\nmodel = \"azur-01f\"\nport = \"tcp:127.0.0.1:9\"\n", dir.path()),
+    )
+    .unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_kkm-agent"))
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let base = loop {
+        let l = lines.next_line().await.unwrap().unwrap();
+        if let Some(rest) = l.strip_prefix("kkm-agent: ") {
+            break rest.split_whitespace().next().unwrap().trim_end_matches('/').to_string();
+        }
+    };
+    let pid = child.id().unwrap();
+    let token = std::fs::read_to_string(dir.path().join("token")).unwrap();
+    let http = reqwest::Client::builder().pool_max_idle_per_host(n).build().unwrap();
+    let job: serde_json::Value = http
+        .post(format!("{base}/api/v1/receipts"))
+        .bearer_auth(&token)
+        .header("Idempotency-Key", "w-1")
+        .json(&receipt(0))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = format!("{base}/api/v1/receipts/{}?wait=60", job["id"]);
+    let rss_before = rss(pid);
+    let mut tasks = Vec::new();
+    for _ in 0..n {
+        let (http, url, token) = (http.clone(), url.clone(), token.clone());
+        tasks.push(tokio::spawn(async move { http.get(url).bearer_auth(token).send().await.map(|r| r.status().as_u16()) }));
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await; // all connected and waiting
+    let (cpu0, t0) = (cpu_secs(pid), Instant::now());
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let cpu = (cpu_secs(pid) - cpu0) / t0.elapsed().as_secs_f64() * 100.0;
+    println!("waiters  {n} long-polls on an unchanged job: serve CPU {cpu:.1} % of a core over 5 s, RSS {} (idle before: {rss_before})", rss(pid));
+    let _ = child.kill().await;
+    let mut ok = 0;
+    for t in tasks {
+        if let Ok(Ok(_)) = t.await {
+            ok += 1;
+        }
+    }
+    let _ = ok;
+}
+
 fn main() {
+    // `cargo bench --bench daemon -- waiters` runs one part; no argument runs all.
+    let only: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let run = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {
-        enqueue(1, 500).await;
-        enqueue(16, 125).await;
-        enqueue(128, 16).await;
-        drain(EmulatedModel::Azur01F, 200).await;
-        drain(EmulatedModel::Neva01F, 200).await;
+        if run("enqueue") {
+            enqueue(1, 500).await;
+            enqueue(16, 125).await;
+            enqueue(128, 16).await;
+        }
+        if run("drain") {
+            drain(EmulatedModel::Azur01F, 200).await;
+            drain(EmulatedModel::Neva01F, 200).await;
+        }
+        if run("waiters") {
+            waiters(1000).await;
+        }
     });
-    idle_rss();
+    if run("idle") {
+        idle_rss();
+    }
 }

@@ -34,6 +34,8 @@ pub struct AppState {
     pub committer: crate::queue::committer::Committer,
     pub devices: Arc<Vec<DeviceEntry>>,
     pub token: Arc<String>,
+    /// Web-app origins allowed to call the API from a browser (CORS).
+    pub allowed_origins: Arc<Vec<String>>,
 }
 
 impl AppState {
@@ -52,4 +54,7 @@ pub const MAX_BODY: usize = 256 * 1024;
 pub fn router(state: AppState) -> Router {
     routes::router(state.clone())
         .layer(axum::middleware::from_fn_with_state(state, security::guard))
+        // Outermost: whatever answered an error (the guard, a handler, the framework's
+        // own rejections of a bad path, query or method), it leaves as problem+json.
+        .layer(axum::middleware::from_fn(problem::errors_as_problems))
 }

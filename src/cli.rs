@@ -217,14 +217,16 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
             crate::daemon::serve(config).await.map_err(|e| CliError::new(e.code, e.ru, e.en, "Проверьте настройки и права на папку данных."))
         }
         Command::Token { config } => {
-            let data = match config {
-                Some(p) => load_config(Some(p))?.data_dir(),
-                None => crate::config::Config::load(&crate::config::Config::default_path())
-                    .map(|c| c.data_dir())
-                    .unwrap_or_else(|_| default_data_dir()),
-            };
-            let t = crate::api::security::load_or_create_token(&data).map_err(|e| {
-                CliError::new("daemon.token", format!("Не удалось прочитать токен: {e}"), format!("Cannot read the token: {e}"), "")
+            // The daemon's token, from the daemon's config: never a new one made here,
+            // which the daemon would not accept.
+            let data = load_config(config)?.data_dir();
+            let t = crate::api::security::read_token(&data).map_err(|e| {
+                CliError::new(
+                    "daemon.token_missing",
+                    format!("Токен не найден в {}: {e}", data.display()),
+                    format!("No token in {}: {e}", data.display()),
+                    "Запустите агент (kkm-agent serve или служба) хотя бы раз: он создаёт токен; запускайте эту команду от имени пользователя службы.",
+                )
             })?;
             println!("{t}");
             Ok(())
@@ -331,9 +333,20 @@ pub fn parse_protocol(text: Option<&str>) -> Result<Option<crate::devices::Proto
 
 /// The per-OS data directory (queue, token, logs, emulator state).
 pub fn default_data_dir() -> PathBuf {
+    // Under systemd with StateDirectory=, the unit says where state lives.
+    if let Some(dir) = systemd_dir("STATE_DIRECTORY") {
+        return dir;
+    }
     directories::ProjectDirs::from("ru", "kkm", "kkm-agent")
         .map(|d| d.data_local_dir().to_path_buf())
         .unwrap_or_else(|| PathBuf::from(".kkm-agent"))
+}
+
+/// The first directory of a systemd `*_DIRECTORY` variable (colon-separated).
+pub fn systemd_dir(var: &str) -> Option<PathBuf> {
+    let v = std::env::var_os(var)?;
+    let first = v.to_str()?.split(':').next()?.trim().to_string();
+    (!first.is_empty()).then(|| PathBuf::from(first))
 }
 
 fn load_config(path: Option<PathBuf>) -> Result<crate::config::Config, CliError> {
@@ -343,12 +356,25 @@ fn load_config(path: Option<PathBuf>) -> Result<crate::config::Config, CliError>
     })
 }
 
+/// How many daily log files are kept.
+pub const LOG_FILES_KEPT: usize = 14;
+
 /// Logs to stderr and to a daily-rotated file in the data dir.
 pub fn init_logging(data_dir: &std::path::Path) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    use std::io::IsTerminal;
     use tracing_subscriber::prelude::*;
     let filter = || tracing_subscriber::EnvFilter::try_from_env("KKM_LOG").unwrap_or_else(|_| "info".into());
     let logs = data_dir.join("logs");
-    let file = std::fs::create_dir_all(&logs).ok().map(|_| tracing_appender::rolling::daily(&logs, "kkm-agent.log"));
+    // Daily files, the last 14 kept.
+    let file = std::fs::create_dir_all(&logs).ok().and_then(|_| {
+        tracing_appender::rolling::RollingFileAppender::builder()
+            .rotation(tracing_appender::rolling::Rotation::DAILY)
+            .filename_prefix("kkm-agent")
+            .filename_suffix("log")
+            .max_log_files(LOG_FILES_KEPT)
+            .build(&logs)
+            .ok()
+    });
     let (writer, guard) = match file {
         Some(f) => {
             let (w, g) = tracing_appender::non_blocking(f);
@@ -357,7 +383,8 @@ pub fn init_logging(data_dir: &std::path::Path) -> Option<tracing_appender::non_
         None => (None, None),
     };
     let _ = tracing_subscriber::registry()
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(filter()))
+        // Colour only for a person at a terminal: the journal and files get plain text.
+        .with(tracing_subscriber::fmt::layer().with_ansi(std::io::stderr().is_terminal()).with_writer(std::io::stderr).with_filter(filter()))
         .with(writer.map(|w| tracing_subscriber::fmt::layer().with_ansi(false).with_writer(w).with_filter(filter())))
         .try_init();
     guard

@@ -25,6 +25,7 @@ pub async fn demo(model: EmulatedModel, once: bool) -> Result<(), CliError> {
         listen: ([127, 0, 0, 1], if once { 0 } else { 8765 }).into(),
         data_dir: Some(data.clone()),
         policy: Policy::default(),
+        allowed_origins: Vec::new(),
         devices: vec![DeviceConfig {
             id: "demo".into(),
             model: model.key().into(),

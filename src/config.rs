@@ -36,6 +36,10 @@ pub struct Config {
     pub policy: Policy,
     #[serde(default)]
     pub devices: Vec<DeviceConfig>,
+    /// Web apps (origins such as `https://salon.example.com`) that may call the API
+    /// from a browser, with the token. Nothing else gets CORS.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -72,6 +76,14 @@ pub struct DeviceConfig {
     pub cashier_password: Option<String>,
 }
 
+/// `http(s)://host[:port]`, as a browser sends it in `Origin`.
+fn valid_origin(o: &str) -> bool {
+    let rest = o.strip_prefix("https://").or_else(|| o.strip_prefix("http://"));
+    rest.is_some_and(|r| {
+        !r.is_empty() && r.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+    })
+}
+
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8765))
 }
@@ -92,6 +104,10 @@ pub struct ConfigError {
 impl Config {
     /// `config.toml` in the OS's config directory.
     pub fn default_path() -> PathBuf {
+        // Under systemd with ConfigurationDirectory=, the unit says where it is.
+        if let Some(dir) = crate::cli::systemd_dir("CONFIGURATION_DIRECTORY") {
+            return dir.join("config.toml");
+        }
         directories::ProjectDirs::from("ru", "kkm", "kkm-agent")
             .map(|d| d.config_dir().join("config.toml"))
             .unwrap_or_else(|| PathBuf::from("config.toml"))
@@ -122,6 +138,15 @@ impl Config {
 
     fn check(&self) -> Result<(), ConfigError> {
         let bad = |code, ru: String, en: String| Err(ConfigError { code, ru, en });
+        for o in &self.allowed_origins {
+            if !valid_origin(o) {
+                return bad(
+                    "config.origin_invalid",
+                    format!("allowed_origins: {o:?} — нужен адрес вида https://salon.example.com (схема, имя, порт; без пути и без *)"),
+                    format!("allowed_origins: {o:?} must be scheme://host[:port] with no path and no wildcard"),
+                );
+            }
+        }
         if self.devices.is_empty() {
             return bad("config.no_devices", "В настройках нет ни одной ККТ ([[devices]])".into(), "No devices configured".into());
         }
@@ -183,6 +208,11 @@ mod tests {
         assert_eq!(Config::parse("").unwrap_err().code, "config.no_devices");
         assert_eq!(Config::parse("[[devices]]\nid='k1'\nmodel='x'\nport='COM3'\n").unwrap_err().code, "config.unknown_model");
         assert_eq!(Config::parse("lisen='1'\n").unwrap_err().code, "config.invalid");
+        let dev = "[[devices]]\nid='k1'\nmodel='azur-01f'\nport='COM3'\n";
+        assert!(Config::parse(&format!("allowed_origins=['https://salon.example.com', 'http://localhost:3000']\n{dev}")).is_ok());
+        for bad in ["*", "https://salon.example.com/", "salon.example.com", "https://*.example.com"] {
+            assert_eq!(Config::parse(&format!("allowed_origins=['{bad}']\n{dev}")).unwrap_err().code, "config.origin_invalid", "{bad}");
+        }
         assert_eq!(
             Config::parse("[[devices]]\nid='k1'\nmodel='azur-01f'\nport='tcp:x'\n").unwrap_err().code,
             "config.port_invalid"

@@ -37,6 +37,8 @@ fn start_err(code: &'static str, what_ru: &str, what_en: &str, e: impl std::fmt:
 pub async fn start(config: &Config) -> Result<Running, StartError> {
     let data = config.data_dir();
     std::fs::create_dir_all(&data).map_err(|e| start_err("daemon.data_dir", "Не удалось создать папку данных", "Cannot create the data dir", e))?;
+    crate::private_files::secure_data_dir(&data)
+        .map_err(|e| start_err("daemon.data_dir", "Не удалось закрыть доступ к папке данных", "Cannot make the data dir private", e))?;
     // Before the database is touched: one agent per queue.
     let lock = crate::datadir_lock::acquire(&data).map_err(|e| StartError {
         code: "daemon.already_running",
@@ -64,7 +66,9 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     }
     let committer = crate::queue::committer::Committer::start(store.clone())
         .map_err(|e| start_err("daemon.commit_thread", "Не удалось запустить запись очереди", "Cannot start the queue writer", e))?;
-    let state = AppState { store: store.clone(), committer, devices: Arc::new(devices), token: Arc::new(token.clone()) };
+    let state = AppState { store: store.clone(), committer, devices: Arc::new(devices), token: Arc::new(token.clone()),
+        allowed_origins: Arc::new(config.allowed_origins.clone()),
+    };
     let addr = listener.local_addr().map_err(|e| start_err("daemon.listen", "Адрес API", "Listen address", e))?;
     let app = api::router(state);
     let mut srx = rx.clone();
@@ -117,6 +121,7 @@ pub async fn shutdown_signal() {
 pub async fn serve(config: Config) -> Result<(), StartError> {
     let running = start(&config).await?;
     println!("kkm-agent: http://{}/  (API: /api/v1, token: kkm-agent token)", running.addr);
+    println!("Страница кассира / cashier page: http://{}/#token={}", running.addr, running.token);
     shutdown_signal().await;
     tracing::info!("shutting down: finishing the jobs in flight");
     running.stop().await;

@@ -20,5 +20,6 @@ pub mod datadir_lock;
 pub mod devices;
 pub mod diagnostics;
 pub mod emulate;
+pub mod private_files;
 pub mod queue;
 pub mod reconcile;

@@ -172,6 +172,9 @@ pub struct WaitQuery {
 #[utoipa::path(get, path = "/api/v1/receipts/{id}", params(WaitQuery), responses((status = 200, body = Object), (status = 404, body = Problem)))]
 pub async fn get_job(State(s): State<AppState>, Path(id): Path<i64>, Query(q): Query<WaitQuery>) -> Result<Json<Job>, Problem> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(q.wait.unwrap_or(0).min(60));
+    // Subscribed before the first read, so a change between the read and the wait is
+    // not missed. Waiters sleep until their job changes: no polling.
+    let mut changes = s.store.subscribe();
     loop {
         let job = s.store.blocking(move |st| st.get(id)).await.map_err(|e| match e {
             StoreError::NotFound => Problem::new(StatusCode::NOT_FOUND, "request.job_not_found", "Задание не найдено", "Job not found"),
@@ -180,7 +183,19 @@ pub async fn get_job(State(s): State<AppState>, Path(id): Path<i64>, Query(q): Q
         if job.status.is_final() || tokio::time::Instant::now() >= deadline {
             return Ok(Json(job));
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        loop {
+            tokio::select! {
+                changed = changes.recv() => match changed {
+                    Ok(other) if other != id => continue,
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => break,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                        tokio::time::sleep_until(deadline).await;
+                        break;
+                    }
+                },
+                _ = tokio::time::sleep_until(deadline) => break,
+            }
+        }
     }
 }
 
@@ -203,8 +218,28 @@ pub async fn list_jobs(State(s): State<AppState>, Query(q): Query<ListQuery>) ->
             Problem::new(StatusCode::BAD_REQUEST, "request.status_invalid", format!("Неизвестный статус {x:?}"), format!("Unknown status {x:?}"))
         })?),
     };
-    let f = JobFilter { device: q.device, status, since: q.since, until: q.until, limit: q.limit.unwrap_or(100) };
+    let f = JobFilter {
+        device: q.device,
+        status,
+        since: q.since.as_deref().map(|t| instant(t, "since")).transpose()?,
+        until: q.until.as_deref().map(|t| instant(t, "until")).transpose()?,
+        limit: q.limit.unwrap_or(100),
+    };
     s.store.blocking(move |st| st.list(&f)).await.map(Json).map_err(internal)
+}
+
+/// An RFC 3339 instant from a query (`2026-11-25T10:00:00+03:00` or `…Z`), as UTC.
+fn instant(text: &str, name: &str) -> Result<String, Problem> {
+    use time::format_description::well_known::Rfc3339;
+    let t = time::OffsetDateTime::parse(text, &Rfc3339).map_err(|_| {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "request.time_invalid",
+            format!("{name}: нужно время в формате RFC 3339, например 2026-11-25T10:00:00+03:00"),
+            format!("{name}: expected an RFC 3339 instant such as 2026-11-25T10:00:00+03:00"),
+        )
+    })?;
+    t.to_offset(time::UtcOffset::UTC).format(&Rfc3339).map_err(internal)
 }
 
 /// Cancels a job that has not started yet.

@@ -11,11 +11,18 @@
 //!   the token is generated on first run into the data dir, readable only by the owner.
 //!
 //! Comparison of the token is constant-time.
+//!
+//! **Web apps.** Salon software often runs in a browser on another origin. Origins
+//! listed in `allowed_origins` (exact `scheme://host[:port]`) may call the API: their
+//! CORS preflight is answered (with Chrome's Private Network Access header, since a
+//! public site calls a loopback address), and their answers carry
+//! `Access-Control-Allow-Origin`. They still need the token. Every other origin stays
+//! 403; there is no wildcard.
 
 use super::problem::Problem;
 use super::AppState;
 use axum::extract::{Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::path::Path;
@@ -51,11 +58,17 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
         return Problem::new(StatusCode::FORBIDDEN, "security.foreign_host", "Запрос с чужим адресом (Host) отклонён", "Foreign Host header rejected")
             .into_response();
     }
-    if let Some(origin) = headers.get(header::ORIGIN) {
-        if !origin.to_str().is_ok_and(loopback_origin) {
+    let origin = headers.get(header::ORIGIN).map(|o| o.to_str().unwrap_or("\u{0}").to_string());
+    let web_app = origin.as_deref().filter(|o| state.allowed_origins.iter().any(|a| a == o)).map(str::to_string);
+    if let Some(o) = &origin {
+        if web_app.is_none() && !loopback_origin(o) {
             return Problem::new(StatusCode::FORBIDDEN, "security.foreign_origin", "Запрос со стороннего сайта (Origin) отклонён", "Foreign Origin rejected")
+                .detail("Add the web app's origin to allowed_origins in the agent's config")
                 .into_response();
         }
+    }
+    if req.method() == Method::OPTIONS {
+        return preflight(headers, web_app.as_deref());
     }
     let path = req.uri().path();
     if path.starts_with("/api/") && path != "/api/v1/openapi.json" {
@@ -70,7 +83,46 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
                 .into_response();
         }
     }
-    next.run(req).await
+    let mut resp = next.run(req).await;
+    if let Some(o) = web_app {
+        allow_origin(resp.headers_mut(), &o);
+    }
+    resp
+}
+
+fn allow_origin(h: &mut HeaderMap, origin: &str) {
+    if let Ok(v) = HeaderValue::from_str(origin) {
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+        h.insert(header::VARY, HeaderValue::from_static("Origin"));
+    }
+}
+
+/// A CORS preflight from an allowed web app (or the page itself): no token needed to
+/// ask, the token is needed for the request that follows.
+fn preflight(headers: &HeaderMap, web_app: Option<&str>) -> Response {
+    let Some(origin) = web_app else {
+        return StatusCode::NO_CONTENT.into_response();
+    };
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    let h = resp.headers_mut();
+    allow_origin(h, origin);
+    h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, DELETE"));
+    h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("authorization, content-type, idempotency-key"));
+    h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+    // Chrome's Private Network Access: a public site asks before calling 127.0.0.1.
+    if headers.get("access-control-request-private-network").is_some_and(|v| v == "true") {
+        h.insert("access-control-allow-private-network", HeaderValue::from_static("true"));
+    }
+    resp
+}
+
+/// Reads the daemon's token; never creates one (`kkm-agent token`).
+pub fn read_token(data_dir: &Path) -> std::io::Result<String> {
+    let t = std::fs::read_to_string(data_dir.join("token"))?.trim().to_string();
+    if t.len() < 32 {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "the token file is damaged"));
+    }
+    Ok(t)
 }
 
 /// Reads the API token from `data_dir/token`, creating it on first run.

@@ -69,6 +69,9 @@ pub type StoreResult<T> = Result<T, StoreError>;
 #[derive(Clone)]
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
+    /// The id of every job whose status changed: long-polls wait on this instead of
+    /// reading the database over and over.
+    changes: tokio::sync::broadcast::Sender<i64>,
 }
 
 fn now() -> String {
@@ -145,7 +148,8 @@ fn submit_in(tx: &rusqlite::Transaction, device: &str, key: &str, request: &JobR
 pub struct JobFilter {
     pub device: Option<String>,
     pub status: Option<JobStatus>,
-    /// RFC 3339 bounds on `created_at`.
+    /// RFC 3339 bounds on `created_at`, compared as instants (not as text: the stored
+    /// times have varying fractional digits).
     pub since: Option<String>,
     pub until: Option<String>,
     pub limit: u32,
@@ -165,7 +169,16 @@ impl Store {
             tx.pragma_update(None, "user_version", (i + 1) as i64)?;
             tx.commit()?;
         }
-        Ok(Store { conn: Arc::new(Mutex::new(conn)) })
+        Ok(Store { conn: Arc::new(Mutex::new(conn)), changes: tokio::sync::broadcast::channel(1024).0 })
+    }
+
+    /// Ids of jobs whose status changes from now on. A lagging receiver must re-read.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<i64> {
+        self.changes.subscribe()
+    }
+
+    fn changed(&self, id: i64) {
+        let _ = self.changes.send(id);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -212,7 +225,8 @@ impl Store {
         let conn = self.lock();
         let mut stmt = conn.prepare(&format!(
             "SELECT {COLUMNS} FROM jobs WHERE (?1 IS NULL OR device = ?1) AND (?2 IS NULL OR status = ?2)
-             AND (?3 IS NULL OR created_at >= ?3) AND (?4 IS NULL OR created_at <= ?4) ORDER BY id DESC LIMIT ?5"
+             AND (?3 IS NULL OR julianday(created_at) >= julianday(?3)) AND (?4 IS NULL OR julianday(created_at) <= julianday(?4))
+             ORDER BY id DESC LIMIT ?5"
         ))?;
         let limit = if f.limit == 0 { 100 } else { f.limit.min(1000) };
         let rows = stmt.query_map(
@@ -261,6 +275,7 @@ impl Store {
              updated_at = ?2 WHERE id = ?1 AND status = 'queued'",
             params![id, now()],
         )?;
+        self.changed(id);
         Ok(n == 1)
     }
 
@@ -295,6 +310,7 @@ impl Store {
              WHERE id = ?1 AND status = 'in_flight'",
             params![id, now()],
         )?;
+        self.changed(id);
         Ok(())
     }
 
@@ -306,6 +322,7 @@ impl Store {
              updated_at = ?2 WHERE id = ?1 AND status = 'in_flight'",
             params![id, now()],
         )?;
+        self.changed(id);
         Ok(())
     }
 
@@ -326,6 +343,7 @@ impl Store {
              WHERE id = ?1 AND status IN ('queued', 'in_flight')",
             params![id, status.as_str(), result, error, copy_pending as i64, now()],
         )?;
+        self.changed(id);
         Ok(())
     }
 
@@ -339,6 +357,7 @@ impl Store {
 
     pub fn clear_copy(&self, id: i64) -> StoreResult<()> {
         self.lock().execute("UPDATE jobs SET copy_pending = 0, updated_at = ?2 WHERE id = ?1", params![id, now()])?;
+        self.changed(id);
         Ok(())
     }
 
@@ -356,6 +375,8 @@ impl Store {
         if n == 0 {
             return Err(StoreError::NotCancellable(Box::new(job)));
         }
+        drop(conn);
+        self.changed(id);
         Ok(job)
     }
 }
