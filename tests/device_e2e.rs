@@ -227,6 +227,15 @@ async fn identity_and_documents(model: EmulatedModel, wire: Wire) {
     let doc = r.driver.find_document(res.document_number).await.expect("document by number");
     assert_eq!(doc.fiscal_sign, res.fiscal_sign);
     assert_eq!(doc.operation, Some(kkm_core::Operation::Sale));
+    if r.wire.is_umka() {
+        // A queue job's receipt carries the job's reference (tag 1192) and reads it back.
+        assert_eq!(doc.reference, None, "no job, no reference");
+        r.driver.set_job_key(Some("42-deadbeef"));
+        let res = r.driver.fiscalize(&fixture("receipt-sale.json")).await.unwrap();
+        let doc = r.driver.find_document(res.document_number).await.unwrap();
+        assert_eq!(doc.reference.as_deref(), Some("42-deadbeef"));
+        assert_eq!(doc.reference, r.driver.receipt_reference());
+    }
     let _ = r.model;
 }
 

@@ -120,13 +120,13 @@ fn expectation(job: &Job, req: Option<&JobRequest>) -> Option<Expect> {
     match req {
         Some(JobRequest::Receipt { receipt }) => {
             let total = receipt.items.iter().try_fold(kkm_core::Money::ZERO, |a, i| i.total().and_then(|t| a.checked_add(t)))?;
-            Some(Expect::Receipt { operation: receipt.operation, total })
+            Some(Expect::Receipt { operation: receipt.operation, total, reference: None })
         }
         Some(JobRequest::OpenShift) => Some(Expect::ShiftOpen),
         Some(JobRequest::CloseShift) => Some(Expect::ShiftClose),
         Some(_) => None,
         None => match (job.kind.as_str(), job.operation, job.total) {
-            ("receipt", Some(operation), Some(total)) => Some(Expect::Receipt { operation, total }),
+            ("receipt", Some(operation), Some(total)) => Some(Expect::Receipt { operation, total, reference: None }),
             ("open_shift", ..) => Some(Expect::ShiftOpen),
             ("close_shift", ..) => Some(Expect::ShiftClose),
             _ => None,
@@ -589,7 +589,7 @@ impl Worker {
             };
             return self.attention(job.id, why);
         }
-        let Some(expect) = expectation(&job, req.as_ref()) else {
+        let Some(mut expect) = expectation(&job, req.as_ref()) else {
             let why = JobError {
                 code: "recovery.unreadable_job".into(),
                 title_ru: format!("ФН изменился (документы №{}–{last}), а задание не читается этой версией агента", before + 1),
@@ -607,6 +607,11 @@ impl Worker {
             }
             let _ = self.store.requeue(job.id);
             return Step::Progress;
+        }
+        // A driver that stamps receipts (УМКА) names what this job's receipt carries.
+        self.driver.set_job_key(Some(&job_key(&job)));
+        if let Expect::Receipt { reference, .. } = &mut expect {
+            *reference = self.driver.receipt_reference();
         }
         let end = last.min(before.saturating_add(SCAN_LIMIT));
         for n in before.saturating_add(1)..=end {
@@ -671,14 +676,15 @@ impl Worker {
 }
 
 /// The job's key for the driver: its id and a hash of when and under which idempotency
-/// key it was created.
+/// key it was created, at most 16 characters (it may be printed in tag 1192, which holds
+/// 16).
 fn job_key(job: &Job) -> String {
     let mut h: u32 = 0x811c_9dc5;
     for b in job.created_at.bytes().chain(job.idempotency_key.bytes()) {
         h ^= u32::from(b);
         h = h.wrapping_mul(0x0100_0193);
     }
-    format!("{}-{h:08x}", job.id)
+    format!("{}-{h:08x}", job.id).chars().take(16).collect()
 }
 
 fn paper_out_after_fiscal() -> JobError {

@@ -340,7 +340,7 @@ impl FiscalDriver for AtolDriver {
             DocumentKind::ShiftOpen | DocumentKind::ShiftClose => shift_number = Some(u32::from(c.u16()?)),
             _ => {}
         }
-        Ok(FiscalDocument { number, kind, datetime, fiscal_sign, operation, total, shift_number, ofd_acknowledged: acked })
+        Ok(FiscalDocument { number, kind, datetime, fiscal_sign, operation, total, shift_number, ofd_acknowledged: acked, reference: None })
     }
 
     async fn shift_totals(&mut self) -> DriverResult<ShiftTotals> {

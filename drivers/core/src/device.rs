@@ -161,6 +161,11 @@ pub struct FiscalDocument {
     pub shift_number: Option<u32>,
     /// Sent to (and acknowledged by) the ОФД.
     pub ofd_acknowledged: bool,
+    /// The agent's reference the receipt carries, for protocols that stamp one and read
+    /// it back (УМКА: tag 1192); `None` where the protocol has none or the receipt
+    /// carries none. See [`crate::FiscalDriver::receipt_reference`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
 }
 
 /// What a fiscalising command reports back: enough to find the document again.

@@ -92,6 +92,9 @@ pub struct OpenReceipt {
     pub cashier: Option<String>,
     #[serde(default)]
     pub contact: Option<String>,
+    /// The client's reference the receipt carries (УМКА tag 1192).
+    #[serde(default)]
+    pub reference: Option<String>,
 }
 
 impl OpenReceipt {
@@ -593,6 +596,7 @@ impl FiscalCore {
             total,
             shift_number,
             ofd_acknowledged: false,
+            reference: None,
         };
         self.state.documents.push(doc.clone());
         self.sync_ofd();
@@ -684,7 +688,7 @@ impl FiscalCore {
         self.guard_shift_open()?;
         self.guard_printer()?;
         self.state.receipt =
-            Some(OpenReceipt { operation, lines: Vec::new(), payments: [Money::ZERO; 5], cashier: None, contact: None });
+            Some(OpenReceipt { operation, lines: Vec::new(), payments: [Money::ZERO; 5], cashier: None, contact: None, reference: None });
         self.commit();
         Ok(())
     }
@@ -722,6 +726,14 @@ impl FiscalCore {
         if contact.is_some() {
             r.contact = contact;
         }
+        self.commit();
+        Ok(())
+    }
+
+    /// Attaches the client's reference (УМКА tag 1192); the ФН keeps it in the document.
+    pub fn set_receipt_reference(&mut self, reference: Option<String>) -> Result<(), CoreError> {
+        let r = self.state.receipt.as_mut().ok_or(CoreError::NoReceipt)?;
+        r.reference = reference;
         self.commit();
         Ok(())
     }
@@ -786,7 +798,13 @@ impl FiscalCore {
         };
         regs.receipt_count += 1;
         let shift = self.state.shift.number;
-        let doc = self.add_document(DocumentKind::Receipt, Some(op), Some(total), Some(shift));
+        let mut doc = self.add_document(DocumentKind::Receipt, Some(op), Some(total), Some(shift));
+        if receipt.reference.is_some() {
+            doc.reference = receipt.reference.clone();
+            if let Some(d) = self.state.documents.last_mut() {
+                d.reference = receipt.reference.clone();
+            }
+        }
         let lines = printer::receipt(&self.state.identity, &receipt, &doc, change);
         self.print(lines, true);
         self.commit();

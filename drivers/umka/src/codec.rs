@@ -465,6 +465,7 @@ pub fn document_type_code(kind: DocumentKind) -> i64 {
 /// Builds the `fiscalcheck.json` request for a validated receipt.
 ///
 /// * Header: 1054 (operation), 1055 (tax system), 1021/1203 (cashier), 1008 (customer),
+///   1192 (the agent's reference for the job, at most 16 characters, when given),
 ///   and one payment tag per kind (1031, 1081, 1215, 1216, 1217) with the sum applied to
 ///   the receipt: cash less the change, so that the payment tags add up to the total.
 /// * Items (1059): 1214, 1212, 1030, 1079 (price, kopecks), 1023 (quantity, `"1.000"`),
@@ -472,8 +473,11 @@ pub fn document_type_code(kind: DocumentKind) -> i64 {
 ///   when `ffd` says the unit works in FFD 1.2 (code 4), where the tag is mandatory.
 /// * `data.sum` is the money tendered when there is change, else 0; `moneyType` is cash
 ///   if any cash is paid, else the first payment's kind.
-pub fn fiscal_check(receipt: &Receipt, totals: &ReceiptTotals, session_id: &str, ffd: i64) -> Frame {
+pub fn fiscal_check(receipt: &Receipt, totals: &ReceiptTotals, session_id: &str, reference: Option<&str>, ffd: i64) -> Frame {
     let mut props = vec![Prop::new(1054, receipt.operation.code()), Prop::new(1055, receipt.tax_system.bit())];
+    if let Some(r) = reference {
+        props.push(Prop::new(1192, r.chars().take(16).collect::<String>()));
+    }
     if let Some(c) = &receipt.cashier {
         props.push(Prop::new(1021, c.name.clone()));
         if let Some(inn) = &c.inn {
@@ -614,6 +618,7 @@ pub fn fiscal_document(data: &DocData, ofd_acknowledged: bool) -> DriverResult<F
         total,
         shift_number: r.shift_number,
         ofd_acknowledged,
+        reference: if kind == DocumentKind::Receipt { find(props, 1192).and_then(|p| p.text()).filter(|t| !t.is_empty()) } else { None },
     })
 }
 
@@ -676,13 +681,14 @@ mod tests {
             customer: Some(kkm_core::Customer { phone: Some("+79001234567".into()), email: None }),
         };
         let t = r.validate(&kkm_core::Limits::default()).unwrap();
-        let f = fiscal_check(&r, &t, "job-1", 4);
+        let f = fiscal_check(&r, &t, "job-1", Some("17-1a2b3c4d"), 4);
         let doc = f.document.unwrap();
         assert_eq!(doc.session_id.as_deref(), Some("job-1"));
         let data = doc.data.unwrap();
         assert_eq!((data.kind, data.money_type, data.sum), (Some(1), Some(1), Some(300_000)));
         let p = &data.fiscprops;
         assert_eq!(find(p, 1054).unwrap().int(), Some(1));
+        assert_eq!(find(p, 1192).unwrap().text().as_deref(), Some("17-1a2b3c4d"));
         assert_eq!(find(p, 1055).unwrap().int(), Some(2));
         assert_eq!(find(p, 1021).unwrap().text().as_deref(), Some("Иванова"));
         assert_eq!(find(p, 1008).unwrap().text().as_deref(), Some("+79001234567"));
@@ -696,7 +702,7 @@ mod tests {
         assert_eq!(find(item, 1214).unwrap().int(), Some(4));
         assert_eq!(find(item, 1212).unwrap().int(), Some(4));
         assert_eq!(find(item, 2108).unwrap().int(), Some(0));
-        let f105 = fiscal_check(&r, &t, "job-1", 2);
+        let f105 = fiscal_check(&r, &t, "job-1", None, 2);
         let item = f105.document.unwrap().data.unwrap().fiscprops.into_iter().find(|p| p.tag == 1059).unwrap();
         assert!(find(&item.fiscprops, 2108).is_none(), "no FFD 1.2 tag for an FFD 1.05 unit");
     }

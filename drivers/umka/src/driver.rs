@@ -6,6 +6,9 @@
 //! * A receipt is one `POST /fiscalcheck.json`. The driver reads the status first (shift
 //!   open and under 24 h, paper), then calls `before_close` and sends the one request
 //!   that makes the receipt fiscal. A lost answer is an unknown outcome for the queue.
+//! * Tag 1192 (дополнительный реквизит чека) carries the job's key, so that recovery can
+//!   tell the job's receipt from a keypad one of the same total (see
+//!   [`FiscalDriver::receipt_reference`]). It is printed on the receipt.
 //! * `sessionId`: one per queue job ([`FiscalDriver::set_job_key`]), sent again when the
 //!   same job is retried; a new one after the unit definitely refused the previous one
 //!   (Armax's own sample says to keep the id after no answer and change it after an
@@ -169,6 +172,12 @@ impl FiscalDriver for UmkaDriver {
         }
     }
 
+    /// The job key (at most 16 characters), sent in tag 1192 and read back by
+    /// `fiscaldoc.json`.
+    fn receipt_reference(&self) -> Option<String> {
+        self.job_key.as_ref().map(|k| k.chars().take(16).collect())
+    }
+
     async fn identity(&mut self) -> DriverResult<DeviceIdentity> {
         let s = self.cashbox().await?;
         let fn_serial = s.fs_status.as_ref().map(|f| f.fs_number.clone()).filter(|n| !n.is_empty()).unwrap_or(s.fs_number.clone());
@@ -307,7 +316,8 @@ impl FiscalDriver for UmkaDriver {
             return Err(Self::local(kkm_atol::errors::info(0x67)));
         }
         let session = self.session_id();
-        let frame = codec::fiscal_check(receipt, &totals, &session, s.ffd());
+        let reference = self.receipt_reference();
+        let frame = codec::fiscal_check(receipt, &totals, &session, reference.as_deref(), s.ffd());
         let body = serde_json::to_vec(&frame).map_err(|e| DriverError::Protocol(format!("cannot encode the receipt: {e}")))?;
         before_close()?;
         let deadline = self.timeouts.print;

@@ -173,6 +173,9 @@ impl UmkaEmulator {
             props.push(Prop { printable: Some(op.name_ru().to_uppercase()), ..Prop::new(1054, op.code()) });
             props.push(cap(1020, "ИТОГ", total.0.into(), total.to_string()));
         }
+        if let Some(r) = &d.reference {
+            props.push(Prop { printable: Some(r.clone()), ..Prop::new(1192, r.clone()) });
+        }
         props.push(cap(1037, "РН ККТ", id.rnm.clone().into(), id.rnm.clone()));
         props.push(cap(1040, "ФД", d.number.into(), d.number.to_string()));
         props.push(cap(1041, "ФН", id.fn_serial.clone().into(), id.fn_serial.clone()));
@@ -274,7 +277,15 @@ impl UmkaEmulator {
         }
         let cashier = codec::find(&data.fiscprops, 1021).and_then(|p| p.text());
         let contact = codec::find(&data.fiscprops, 1008).and_then(|p| p.text());
+        let reference = codec::find(&data.fiscprops, 1192).and_then(|p| p.text());
+        if reference.as_ref().is_some_and(|r| r.chars().count() > 16) {
+            return fail(CoreError::BadParameter);
+        }
         let r = emu.core().set_receipt_attribute(cashier, contact);
+        if let Err(e) = r {
+            return fail(e);
+        }
+        let r = emu.core().set_receipt_reference(reference);
         if let Err(e) = r {
             return fail(e);
         }
