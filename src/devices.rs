@@ -295,3 +295,26 @@ impl kkm_core::FiscalDriver for AutoDriver {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn port(p: &str) -> PortSpec {
+        PortSpec::parse(p).unwrap()
+    }
+
+    #[test]
+    fn the_port_picks_neva_01_fs_protocol_unless_told() {
+        assert_eq!(family_for("neva-01-f", None, &port("http://10.0.0.5:8088")).unwrap(), ProtocolFamily::Umka);
+        assert_eq!(family_for("neva-01-f", None, &port("COM3")).unwrap(), ProtocolFamily::Atol);
+        assert_eq!(family_for("neva-01-f", None, &port("tcp:10.0.0.5:5555")).unwrap(), ProtocolFamily::Atol);
+        assert_eq!(family_for("neva-01-f", Protocol::parse("atol-v2"), &port("COM3")).unwrap(), ProtocolFamily::Atol);
+        assert_eq!(family_for("azur-01f", None, &port("COM3")).unwrap(), ProtocolFamily::Shtrih);
+        assert_eq!(family_for("neva-01-f", Protocol::parse("umka"), &port("COM3")).unwrap_err().code(), "config.port_needs_http");
+        assert_eq!(family_for("neva-01-f", Protocol::parse("atol"), &port("http://h")).unwrap_err().code(), "config.port_not_http");
+        assert_eq!(family_for("azur-01f", Protocol::parse("umka"), &port("http://h")).unwrap_err().code(), "config.protocol_unsupported");
+        assert_eq!(profile("neva-01-f").unwrap().family, ProtocolFamily::Umka, "УМКА is Neva-01-F's default");
+        assert_eq!(profile_in("neva-01-f", ProtocolFamily::Atol).unwrap().family, ProtocolFamily::Atol);
+    }
+}
