@@ -39,7 +39,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const MAX_HEAD: usize = 16 * 1024;
 const MAX_BODY: usize = 1 << 20;
-const IDLE: Duration = Duration::from_secs(30);
+const IDLE: Duration = Duration::from_secs(10);
 /// Ours, not the unit's: no source gives УМКА's code for "shift closed".
 pub const EMU_SHIFT_CLOSED: i64 = 9001;
 
