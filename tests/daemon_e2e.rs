@@ -263,3 +263,26 @@ models!(
     shift_over_24_hours_parks_naming_the_z_report,
     agent_killed_mid_job_recovers_on_restart,
 );
+
+/// Neva-01-F over the УМКА API with a wrong cashier password: the queue parks with the
+/// configuration error (HTTP 401), not "no device", and prints once the config is fixed.
+#[tokio::test]
+async fn umka_wrong_password_parks_as_a_config_error() {
+    let mut rig = Rig::start_model("neva-01-f", true).await;
+    rig.kill_agent();
+    let config = std::fs::read_to_string(rig.config_path()).unwrap();
+    std::fs::write(rig.config_path(), format!("{config}cashier = 1\ncashier_password = \"7\"\n")).unwrap();
+    rig.start_agent();
+    let (_, job) = rig.post("/api/v1/receipts", Some("pw-1"), Some(&receipt(150_000))).await;
+    let parked = rig.wait_parked().await;
+    assert_eq!(parked["code"], "config.device_credentials", "{parked}");
+    assert!(parked["action_ru"].as_str().unwrap().contains("cashier_password"), "{parked}");
+    let (_, d) = rig.get("/api/v1/devices/k1").await;
+    assert_eq!(d["state"]["online"], true, "the unit answers; only the login is wrong: {d}");
+    rig.kill_agent();
+    std::fs::write(rig.config_path(), config).unwrap();
+    rig.start_agent();
+    let done = rig.wait_job(job["id"].as_i64().unwrap()).await;
+    assert_eq!(done["status"], "done", "{done}");
+    assert_eq!(rig.receipts_in_fn(), 1);
+}

@@ -219,6 +219,16 @@ impl Worker {
     async fn step(&mut self) -> Step {
         let status = match self.driver.status().await {
             Ok(s) => s,
+            // The unit answered but refuses even its status (УМКА: a wrong password, HTTP
+            // 401): a device-wide problem for a person, not a lost link.
+            Err(e) if !e.is_link() && e.condition().is_some_and(Condition::is_device_wide) => {
+                {
+                    let mut st = self.state();
+                    st.online = true;
+                    st.last_error = Some((&e).into());
+                }
+                return self.park(cause_of(e.condition()), (&e).into());
+            }
             Err(e) => return self.offline(&e),
         };
         {

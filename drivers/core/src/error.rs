@@ -150,7 +150,7 @@ pub enum DriverError {
     #[error("{}: {detail}", failure.info().title_en)]
     Link { failure: LinkFailure, detail: String },
     /// The device answered with a well-formed error code.
-    #[error("device error {raw:#04x} ({family}): {}", info.title_en)]
+    #[error("device error {} ({family}): {}", raw_text(*family, *raw, false), info.title_en)]
     Device { family: ProtocolFamily, raw: u16, info: ErrorInfo },
     /// The device's answer broke the protocol (wrong length, unexpected command echo).
     #[error("protocol violation: {0}")]
@@ -209,7 +209,7 @@ impl DriverError {
     pub fn title_ru(&self) -> String {
         match self {
             DriverError::Link { failure, .. } => failure.info().title_ru.to_string(),
-            DriverError::Device { info, raw, .. } => format!("{} (код {raw:#04X})", info.title_ru),
+            DriverError::Device { info, raw, family } => format!("{} (код {})", info.title_ru, raw_text(*family, *raw, true)),
             DriverError::Protocol(_) => "Нарушение протокола обмена с ККТ".into(),
             DriverError::Invalid(v) => v.ru.clone(),
             DriverError::Unsupported(what) => format!("ККТ не поддерживает: {what}"),
@@ -256,6 +256,16 @@ impl DriverError {
             _ => LinkFailure::Io,
         };
         DriverError::link(failure, format!("{port}: {e}"))
+    }
+}
+
+/// A device's code as its protocol writes it: hex for the binary protocols, decimal for
+/// the УМКА JSON API (`"result":106`).
+fn raw_text(family: ProtocolFamily, raw: u16, upper: bool) -> String {
+    match family {
+        ProtocolFamily::Umka => raw.to_string(),
+        _ if upper => format!("{raw:#04X}"),
+        _ => format!("{raw:#04x}"),
     }
 }
 
