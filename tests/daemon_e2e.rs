@@ -222,9 +222,8 @@ async fn sigterm_shuts_down_gracefully() {
     assert!(status.success(), "{status:?}");
 }
 
-#[tokio::test]
-async fn shift_jobs_refused_by_the_shift_state_fail_instead_of_retrying() {
-    let rig = Rig::start(true).await;
+async fn shift_jobs_refused_by_the_shift_state_fail_instead_of_retrying(model: &str) {
+    let rig = Rig::start_model(model, true).await;
     // The emulator starts with the shift closed: closing it again is refused, once.
     let (_, z) = rig.post("/api/v1/shift/close", Some("z-closed"), None).await;
     let done = rig.wait_job(z["id"].as_i64().unwrap()).await;
@@ -262,6 +261,7 @@ models!(
     closed_shift_parks_when_policy_forbids,
     shift_over_24_hours_parks_naming_the_z_report,
     agent_killed_mid_job_recovers_on_restart,
+    shift_jobs_refused_by_the_shift_state_fail_instead_of_retrying,
 );
 
 /// Neva-01-F over the УМКА API with a wrong cashier password: the queue parks with the

@@ -288,8 +288,10 @@ impl FiscalDriver for UmkaDriver {
     }
 
     async fn close_shift(&mut self, _cashier: Option<&Cashier>) -> DriverResult<FiscalResult> {
-        let data = self.document("/cycleclose.json?print=1").await?;
-        codec::fiscal_result(&data)
+        match self.document("/cycleclose.json?print=1").await {
+            Ok(data) => codec::fiscal_result(&data),
+            Err(e) => Err(self.explain(e).await),
+        }
     }
 
     async fn x_report(&mut self) -> DriverResult<()> {
