@@ -48,12 +48,16 @@ impl AppState {
     }
 }
 
+/// Every request ends within this (a long-poll waits at most 60 s).
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(75);
+
 /// The largest request body accepted.
 pub const MAX_BODY: usize = 256 * 1024;
 
 pub fn router(state: AppState) -> Router {
     routes::router(state.clone())
         .layer(axum::middleware::from_fn_with_state(state, security::guard))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
         // Outermost: whatever answered an error (the guard, a handler, the framework's
         // own rejections of a bad path, query or method), it leaves as problem+json.
         .layer(axum::middleware::from_fn(problem::errors_as_problems))

@@ -107,6 +107,12 @@ pub struct DeviceArgs {
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
+    /// Operator (cashier) password: receipts, status, cash moves (Shtrih: FF46, 10h, 50h…).
+    #[arg(long)]
+    pub operator_password: Option<u32>,
+    /// Administrator password: ФН commands and reports (Shtrih: FF01…FF45, 40h, 41h).
+    #[arg(long)]
+    pub admin_password: Option<u32>,
     #[command(subcommand)]
     pub action: DeviceAction,
 }
@@ -125,9 +131,21 @@ pub enum DeviceAction {
     },
     /// Find the protocol and speed the port speaks.
     Detect,
-    OpenShift,
+    /// Open the shift; `--cashier` puts the cashier (tag 1021, and 1203 with `--cashier-inn`) on it.
+    OpenShift {
+        #[arg(long)]
+        cashier: Option<String>,
+        #[arg(long, requires = "cashier")]
+        cashier_inn: Option<String>,
+    },
     XReport,
-    ZReport,
+    /// Close the shift (Z-report); `--cashier` as for open-shift.
+    ZReport {
+        #[arg(long)]
+        cashier: Option<String>,
+        #[arg(long, requires = "cashier")]
+        cashier_inn: Option<String>,
+    },
     /// Cash in, in roubles (e.g. 1000 or 1000,50).
     CashIn {
         #[arg(allow_hyphen_values = true)]

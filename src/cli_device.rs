@@ -31,7 +31,12 @@ pub async fn run(a: DeviceArgs) -> Result<(), CliError> {
         CliError::new("cli.port_invalid", format!("Неверное имя порта: {e}"), format!("Bad port: {e}"),
             "Укажите COM3, /dev/ttyACM0, tcp:HOST:PORT или http://HOST:8088.")
     })?;
-    let access = crate::devices::Access { cashier: a.cashier, cashier_password: a.password.clone(), ..Default::default() };
+    let access = crate::devices::Access {
+        operator_password: a.operator_password,
+        admin_password: a.admin_password,
+        cashier: a.cashier,
+        cashier_password: a.password.clone(),
+    };
     if let DeviceAction::Detect = a.action {
         let creds = access.umka_credentials();
         let d = detect::detect_with(&spec, Duration::from_secs(30), Some(&creds)).await?;
@@ -41,6 +46,7 @@ pub async fn run(a: DeviceArgs) -> Result<(), CliError> {
             println!("Протокол: {} ({})", d.protocol, d.link);
             println!("Скорость: {}", d.baud.map_or("TCP".to_string(), |b| b.to_string()));
             println!("Модель:   {} (id {})", d.model_name, d.model_id);
+            println!("ККТ:      {}", d.unit);
             match d.profile {
                 Some(p) => println!("Профиль:  --model {p}"),
                 None => println!("Профиль:  нет профиля для этой модели; попробуйте --protocol {}", d.protocol),
@@ -99,12 +105,14 @@ async fn act(driver: &mut DriverBox, a: &DeviceArgs) -> Result<(), CliError> {
                 }
             }
         }
-        DeviceAction::OpenShift => {
-            let r = driver.open_shift(None).await?;
+        DeviceAction::OpenShift { cashier, cashier_inn } => {
+            let c = cashier_arg(cashier, cashier_inn)?;
+            let r = driver.open_shift(c.as_ref()).await?;
             out(json, &r, fiscal_line("Смена открыта", &r));
         }
-        DeviceAction::ZReport => {
-            let r = driver.close_shift(None).await?;
+        DeviceAction::ZReport { cashier, cashier_inn } => {
+            let c = cashier_arg(cashier, cashier_inn)?;
+            let r = driver.close_shift(c.as_ref()).await?;
             out(json, &r, fiscal_line("Смена закрыта (Z-отчёт)", &r));
         }
         DeviceAction::XReport => {
@@ -124,7 +132,7 @@ async fn act(driver: &mut DriverBox, a: &DeviceArgs) -> Result<(), CliError> {
         DeviceAction::Receipt { file } => {
             let receipt = read_receipt(file)?;
             let totals = receipt.validate(&driver.profile().limits).map_err(kkm_core::DriverError::from)?;
-            ensure_shift_open(driver).await?;
+            ensure_shift_open(driver, receipt.cashier.as_ref()).await?;
             let r = driver.fiscalize(&receipt).await?;
             if json {
                 print_json(&serde_json::json!({"result": r, "total": totals.total, "change": totals.change}));
@@ -179,11 +187,26 @@ fn out<T: Serialize>(json: bool, v: &T, text: String) {
     }
 }
 
+/// A cashier from `--cashier` / `--cashier-inn`, checked like a receipt's cashier.
+fn cashier_arg(name: &Option<String>, inn: &Option<String>) -> Result<Option<kkm_core::Cashier>, CliError> {
+    let Some(name) = name else { return Ok(None) };
+    let c = kkm_core::Cashier { name: name.clone(), inn: inn.clone() };
+    if let Err(u) = kkm_core::text::printable(&c.name, kkm_core::text::Charset::Cp866) {
+        return Err(kkm_core::DriverError::Invalid(u.to_validation("receipt.cashier_unprintable", "Имя кассира", "Cashier name")).into());
+    }
+    if c.inn.as_deref().is_some_and(|i| !kkm_core::checks::inn_is_valid(i)) {
+        return Err(CliError::new("receipt.cashier_inn_invalid", "ИНН кассира неверен (не сходятся контрольные цифры)",
+            "The cashier's INN is invalid (check digits do not match)", "Проверьте ИНН кассира."));
+    }
+    Ok(Some(c))
+}
+
 /// Opens the shift if it is closed, as the daemon does with `auto_open_shift`.
-pub async fn ensure_shift_open(driver: &mut DriverBox) -> Result<(), CliError> {
+/// The receipt's cashier, if any, goes on the shift document too.
+pub async fn ensure_shift_open(driver: &mut DriverBox, cashier: Option<&kkm_core::Cashier>) -> Result<(), CliError> {
     let s = driver.status().await?;
     if s.shift == kkm_core::ShiftState::Closed {
-        let r = driver.open_shift(None).await?;
+        let r = driver.open_shift(cashier).await?;
         eprintln!("{}", fiscal_line("Смена была закрыта и открыта автоматически", &r));
     }
     if s.receipt_open {

@@ -71,15 +71,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     };
     let addr = listener.local_addr().map_err(|e| start_err("daemon.listen", "Адрес API", "Listen address", e))?;
     let app = api::router(state);
-    let mut srx = rx.clone();
-    tasks.push(tokio::spawn(async move {
-        let shutdown = async move {
-            let _ = srx.wait_for(|v| *v).await;
-        };
-        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
-            tracing::error!("HTTP server: {e}");
-        }
-    }));
+    tasks.push(tokio::spawn(crate::http_server::serve(listener, app, rx.clone())));
     tracing::info!(%addr, "kkm-agent listening");
     Ok(Running { addr, token, store, shutdown: tx, tasks, _lock: lock })
 }

@@ -20,6 +20,7 @@ pub mod datadir_lock;
 pub mod devices;
 pub mod diagnostics;
 pub mod emulate;
+pub mod http_server;
 pub mod private_files;
 pub mod queue;
 pub mod reconcile;

@@ -156,3 +156,37 @@ async fn since_and_until_are_instants() {
     assert_eq!(code, 400);
     assert_eq!(p["code"], "request.time_invalid");
 }
+
+/// Issue 9, item 12: a client that never finishes its request head (slowloris), or a
+/// connection left idle, is closed by the server within the header-read time-out.
+#[tokio::test]
+async fn slow_and_idle_connections_are_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let a = agent();
+    let addr = a.base.trim_start_matches("http://").to_string();
+    let closed_within = |partial: &'static [u8]| {
+        let addr = addr.clone();
+        async move {
+            let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+            s.write_all(partial).await.unwrap();
+            let started = std::time::Instant::now();
+            let mut buf = [0u8; 1024];
+            loop {
+                match tokio::time::timeout(Duration::from_secs(20), s.read(&mut buf)).await {
+                    Ok(Ok(0)) | Ok(Err(_)) => return Some(started.elapsed()),
+                    Ok(Ok(_)) => continue, // e.g. a 408 before the close
+                    Err(_) => return None,
+                }
+            }
+        }
+    };
+    let (slow, idle, kept_alive) = tokio::join!(
+        closed_within(b"GET /api/v1/devices HTTP/1.1\r\nHost: 127.0.0.1\r\n"),
+        closed_within(b""),
+        // A whole request, answered; then the keep-alive connection sits idle.
+        closed_within(b"GET /api/v1/openapi.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"),
+    );
+    assert!(kept_alive.is_some_and(|d| d < Duration::from_secs(15)), "an idle keep-alive connection stayed open: {kept_alive:?}");
+    assert!(slow.is_some_and(|d| d < Duration::from_secs(15)), "a half-sent request head kept its connection: {slow:?}");
+    assert!(idle.is_some_and(|d| d < Duration::from_secs(15)), "an idle connection stayed open: {idle:?}");
+}

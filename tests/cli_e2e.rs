@@ -108,6 +108,28 @@ fn bad_input_is_explained_not_a_backtrace() {
     let emu = emulator("azur-01f", "tcp:127.0.0.1:0");
     let (ok, _, err) = device(&emu.port, "azur-01f", &["cash-in", "-5"]);
     assert!(!ok && err.contains("cli.sum_invalid"), "{err}");
+    // Passwords: cashier 1 for operator commands and 30 for the ФН commands work; the
+    // cashier's password on ФН commands is refused by the unit (issue 7).
+    let (ok, out, err) = device(&emu.port, "azur-01f", &["--operator-password", "1", "--admin-password", "30", "info"]);
+    assert!(ok, "{out}{err}");
+    let (ok, _, err) = device(&emu.port, "azur-01f", &["--operator-password", "1", "--admin-password", "1", "info"]);
+    assert!(!ok && err.contains("device.wrong_password"), "{err}");
+    // A sum wider than the register's 5-byte field: refused, never wrapped (issue 7).
+    let (ok, out, err) = device(&emu.port, "azur-01f", &["cash-in", "100000000000"]);
+    assert!(!ok && err.contains("request.sum_too_large") && !out.contains("Внесено"), "{out}{err}");
+    // A character the register cannot print: refused naming it, before anything is sent.
+    let file = std::env::temp_dir().join(format!("kkm-emoji-{}.json", std::process::id()));
+    std::fs::write(&file, r#"{"operation":"sale","items":[{"name":"Стрижка 💅","price":1000}],"payments":[{"type":"cash","sum":1000}]}"#).unwrap();
+    let (ok, _, err) = device(&emu.port, "azur-01f", &["receipt", file.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&file);
+    assert!(!ok && err.contains("receipt.item_name_unprintable") && err.contains("U+1F485"), "{err}");
+    // Shift documents with a cashier (tags 1021, 1203); an unprintable name is refused.
+    let (ok, _, err) = device(&emu.port, "azur-01f", &["open-shift", "--cashier", "Анна 🌸"]);
+    assert!(!ok && err.contains("receipt.cashier_unprintable"), "{err}");
+    let (ok, out, err) = device(&emu.port, "azur-01f", &["open-shift", "--cashier", "Иванова А.", "--cashier-inn", "500100732259"]);
+    assert!(ok, "{out}{err}");
+    let (ok, out, err) = device(&emu.port, "azur-01f", &["z-report", "--cashier", "Иванова А."]);
+    assert!(ok, "{out}{err}");
     // A receipt file that is not a receipt.
     let (ok, _, err) = device(&emu.port, "azur-01f", &["receipt", "Cargo.toml"]);
     assert!(!ok && err.contains("receipt.json_invalid"), "{err}");

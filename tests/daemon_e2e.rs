@@ -174,6 +174,19 @@ async fn bad_input_gets_4xx_problems() {
         .post("/api/v1/receipts", Some("b8"), Some(&json!({"operation":"sale","items":[{"name": long_name, "price": 100}],"payments":[{"type":"cash","sum":100}]})))
         .await;
     assert_eq!((code, p["code"].as_str()), (422, Some("receipt.item_name_too_long")));
+    // Characters the register cannot print: 422 naming the character, before queueing.
+    let (code, p) = rig
+        .post("/api/v1/receipts", Some("b9"), Some(&json!({"operation":"sale","items":[{"name": "Стрижка 💅", "price": 100}],"payments":[{"type":"cash","sum":100}]})))
+        .await;
+    assert_eq!((code, p["code"].as_str()), (422, Some("receipt.item_name_unprintable")), "{p}");
+    assert!(p.to_string().contains("U+1F485"), "{p}");
+    let (code, p) = rig
+        .post("/api/v1/receipts", Some("b10"), Some(&json!({"operation":"sale","items":[{"name": "Стрижка", "price": 100}],"payments":[{"type":"cash","sum":100}],"cashier":{"name":"Анна 🌸"}})))
+        .await;
+    assert_eq!((code, p["code"].as_str()), (422, Some("receipt.cashier_unprintable")), "{p}");
+    // A cash-in wider than the register's field.
+    let (code, p) = rig.post("/api/v1/cash-in", Some("b11"), Some(&json!({"sum": 10_000_000_000_000i64}))).await;
+    assert_eq!((code, p["code"].as_str()), (422, Some("request.sum_too_large")), "{p}");
     let (code, p) = rig.post("/api/v1/receipts", None, Some(&receipt(100_000))).await;
     assert_eq!((code, p["code"].as_str()), (400, Some("request.idempotency_key_missing")));
     let huge = "x".repeat(300 * 1024);

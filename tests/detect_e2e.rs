@@ -24,6 +24,10 @@ async fn check(model: EmulatedModel, listen: Listen, baud: Option<u32>, family: 
     let d = detect::detect(&spec, Duration::from_secs(60)).await.unwrap_or_else(|e| panic!("{model:?}: {e}"));
     assert_eq!(d.protocol, family);
     assert_eq!(d.profile, Some(key));
+    if family == ProtocolFamily::Shtrih {
+        // Model id 45 is shared; the name says which unit it is.
+        assert_eq!((d.model_id, d.unit.as_str()), (45, "АЗУР-01Ф"));
+    }
     assert_eq!(d.baud, baud.or(if spec.is_tcp() { None } else { Some(115_200) }));
 }
 

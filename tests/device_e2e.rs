@@ -68,6 +68,22 @@ impl Rig {
     fn last_fd(&self) -> u32 {
         self.emu.emulator.core().last_document_number()
     }
+    /// A fixture receipt as this model can print it. ATOL's tax-type codes for 22 % and
+    /// 22/122 are unconfirmed (protocol-specs/atol.md), so the ATOL driver refuses them;
+    /// on Neva-01-F the fixtures' 22 % items are printed at 10 % instead.
+    fn fixture(&self, name: &str) -> Receipt {
+        let mut receipt = fixture(name);
+        if self.model == EmulatedModel::Neva01F {
+            for item in &mut receipt.items {
+                item.vat = match item.vat {
+                    kkm_core::VatRate::Vat22 => kkm_core::VatRate::Vat10,
+                    kkm_core::VatRate::Vat22_122 => kkm_core::VatRate::Vat10_110,
+                    v => v,
+                };
+            }
+        }
+        receipt
+    }
     async fn open_shift(&mut self) {
         self.driver.open_shift(None).await.expect("open shift");
     }
@@ -81,7 +97,7 @@ fn fixture(name: &str) -> Receipt {
 async fn sale_three_items_two_vat_rates_cash_and_card(model: EmulatedModel, wire: Wire) {
     let mut r = rig(model, wire).await;
     r.open_shift().await;
-    let receipt = fixture("receipt-sale.json");
+    let receipt = r.fixture("receipt-sale.json");
     let totals = receipt.validate(&r.driver.profile().limits).unwrap();
     let before = r.last_fd();
     let res = r.driver.fiscalize(&receipt).await.expect("receipt prints");
@@ -98,8 +114,8 @@ async fn sale_three_items_two_vat_rates_cash_and_card(model: EmulatedModel, wire
 async fn sale_return(model: EmulatedModel, wire: Wire) {
     let mut r = rig(model, wire).await;
     r.open_shift().await;
-    r.driver.fiscalize(&fixture("receipt-sale.json")).await.unwrap();
-    let res = r.driver.fiscalize(&fixture("receipt-return.json")).await.expect("return prints");
+    r.driver.fiscalize(&r.fixture("receipt-sale.json")).await.unwrap();
+    let res = r.driver.fiscalize(&r.fixture("receipt-return.json")).await.expect("return prints");
     let core = r.emu.emulator.core();
     let doc = core.document(res.document_number).unwrap();
     assert_eq!(doc.operation, Some(kkm_core::Operation::SaleReturn));
@@ -150,12 +166,12 @@ async fn cash_in_and_out(model: EmulatedModel, wire: Wire) {
 
 async fn closed_shift_is_recoverable(model: EmulatedModel, wire: Wire) {
     let mut r = rig(model, wire).await;
-    let err = r.driver.fiscalize(&fixture("receipt-sale.json")).await.expect_err("shift closed");
+    let err = r.driver.fiscalize(&r.fixture("receipt-sale.json")).await.expect_err("shift closed");
     assert_eq!(err.condition(), Some(Condition::ShiftClosed), "{err}");
     assert_eq!(err.class(), ErrorClass::Recoverable);
     r.driver.cancel_receipt().await.expect("cancel leftovers");
     r.open_shift().await;
-    r.driver.fiscalize(&fixture("receipt-sale.json")).await.expect("prints after open");
+    r.driver.fiscalize(&r.fixture("receipt-sale.json")).await.expect("prints after open");
 }
 
 async fn shift_over_24_hours_is_refused(model: EmulatedModel, wire: Wire) {
@@ -163,7 +179,7 @@ async fn shift_over_24_hours_is_refused(model: EmulatedModel, wire: Wire) {
     r.open_shift().await;
     r.emu.emulator.core().shift_clock(time::Duration::hours(25));
     assert_eq!(r.driver.status().await.unwrap().shift, ShiftState::Expired);
-    let err = r.driver.fiscalize(&fixture("receipt-sale.json")).await.expect_err("24 h");
+    let err = r.driver.fiscalize(&r.fixture("receipt-sale.json")).await.expect_err("24 h");
     assert_eq!(err.condition(), Some(Condition::ShiftExpired), "{err}");
     assert_eq!(err.class(), ErrorClass::NeedsAttention);
     r.driver.cancel_receipt().await.expect("cancel leftovers");
@@ -176,12 +192,12 @@ async fn paper_out_and_recovery(model: EmulatedModel, wire: Wire) {
     r.emu.emulator.core().set_paper(false);
     assert!(!r.driver.status().await.unwrap().paper_present);
     let before = r.last_fd();
-    let err = r.driver.fiscalize(&fixture("receipt-sale.json")).await.expect_err("no paper");
+    let err = r.driver.fiscalize(&r.fixture("receipt-sale.json")).await.expect_err("no paper");
     assert_eq!(err.condition(), Some(Condition::PaperOut), "{err}");
     assert_eq!(r.last_fd(), before, "nothing fiscalised without paper");
     r.driver.cancel_receipt().await.expect("cancel leftovers");
     r.emu.emulator.core().set_paper(true);
-    r.driver.fiscalize(&fixture("receipt-sale.json")).await.expect("prints after paper is back");
+    r.driver.fiscalize(&r.fixture("receipt-sale.json")).await.expect("prints after paper is back");
     assert_eq!(r.last_fd(), before + 1);
 }
 
@@ -192,7 +208,7 @@ async fn lost_answer_is_not_executed_twice(model: EmulatedModel, wire: Wire) {
     r.open_shift().await;
     let before = r.last_fd();
     r.fault("lose-answer@receipt-close");
-    match r.driver.fiscalize(&fixture("receipt-sale.json")).await {
+    match r.driver.fiscalize(&r.fixture("receipt-sale.json")).await {
         Ok(res) => assert_eq!(res.document_number, before + 1),
         Err(e) => assert!(e.is_link(), "a lost answer is a link-level outcome: {e}"),
     }
@@ -207,7 +223,7 @@ async fn corrupted_checksum_is_recovered(model: EmulatedModel, wire: Wire) {
     let before = r.last_fd();
     r.fault("corrupt=1");
     // On УМКА the garbled answer is the status read before the receipt, read again.
-    let res = r.driver.fiscalize(&fixture("receipt-sale.json")).await.expect("a corrupt answer is re-read");
+    let res = r.driver.fiscalize(&r.fixture("receipt-sale.json")).await.expect("a corrupt answer is re-read");
     assert_eq!(res.document_number, before + 1);
     assert_eq!(r.last_fd(), before + 1);
     r.fault("nak=2");
@@ -223,7 +239,7 @@ async fn identity_and_documents(model: EmulatedModel, wire: Wire) {
     assert_eq!(id.fn_serial, emu_id.fn_serial);
     assert!(kkm_core::checks::rnm_matches(&id.rnm, &id.inn, &id.serial));
     r.open_shift().await;
-    let res = r.driver.fiscalize(&fixture("receipt-sale.json")).await.unwrap();
+    let res = r.driver.fiscalize(&r.fixture("receipt-sale.json")).await.unwrap();
     let doc = r.driver.find_document(res.document_number).await.expect("document by number");
     assert_eq!(doc.fiscal_sign, res.fiscal_sign);
     assert_eq!(doc.operation, Some(kkm_core::Operation::Sale));

@@ -22,11 +22,11 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(page))
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/devices", get(devices))
-        .route("/api/v1/devices/:id", get(device))
+        .route("/api/v1/devices/{id}", get(device))
         .route("/api/v1/receipts", post(submit_receipt))
-        .route("/api/v1/receipts/:id", get(get_job))
+        .route("/api/v1/receipts/{id}", get(get_job))
         .route("/api/v1/jobs", get(list_jobs))
-        .route("/api/v1/jobs/:id", get(get_job).delete(cancel_job))
+        .route("/api/v1/jobs/{id}", get(get_job).delete(cancel_job))
         .route("/api/v1/shift/open", post(open_shift))
         .route("/api/v1/shift/close", post(close_shift))
         .route("/api/v1/x-report", post(x_report))
@@ -122,9 +122,7 @@ async fn enqueue(s: &AppState, device: Option<&str>, headers: &HeaderMap, req: J
         receipt.validate(&dev.limits).map_err(|v| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, v.code, v.ru, v.en))?;
     }
     if let JobRequest::CashIn { sum } | JobRequest::CashOut { sum } = &req {
-        if sum.0 <= 0 || sum.0 > 9_999_999_999 {
-            return Err(Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "request.sum_invalid", "Сумма должна быть больше нуля", "The sum must be above zero"));
-        }
+        kkm_core::check_sum(*sum, &dev.limits).map_err(|v| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, v.code, v.ru, v.en))?;
     }
     let device_id = dev.id.clone();
     let notify = dev.handle.notify.clone();

@@ -42,15 +42,23 @@ pub struct Detection {
     pub baud: Option<u32>,
     pub model_id: u16,
     pub model_name: String,
-    /// Our profile for this model id, if we have one.
+    /// What the unit is: the model id alone can be shared (Shtrih 45), so the name counts.
+    pub unit: String,
+    /// Our profile for this unit, if we have one.
     pub profile: Option<&'static str>,
     /// For an HTTP unit: the port to configure, `http://HOST:PORT`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
 }
 
-fn profile_for(family: ProtocolFamily, model_id: u16) -> Option<&'static str> {
-    crate::devices::profiles().into_iter().find(|p| p.family == family && p.model_ids.contains(&model_id)).map(|p| p.key)
+fn profile_for(family: ProtocolFamily, model_id: u16, name: &str) -> (String, Option<&'static str>) {
+    if family == ProtocolFamily::Shtrih {
+        if let Some(u) = kkm_shtrih::profile::identify(model_id, name) {
+            return (u.name.to_string(), u.profile.map(|p| p.key));
+        }
+    }
+    let p = crate::devices::profiles().into_iter().find(|p| p.family == family && p.model_ids.contains(&model_id));
+    (p.map_or_else(|| name.to_string(), |p| p.name.to_string()), p.map(|p| p.key))
 }
 
 /// Finds what speaks on `port`, within `budget`.
@@ -73,6 +81,7 @@ async fn probe_http(spec: &PortSpec, creds: Option<&Credentials>) -> Result<Opti
                 baud: None,
                 model_id: u16::try_from(status.model).unwrap_or(0),
                 model_name: status.modelstr.clone(),
+                unit: status.modelstr.clone(),
                 profile,
                 url: spec.http_base(),
             }))
@@ -126,7 +135,8 @@ pub async fn detect_with(spec: &PortSpec, budget: Duration, creds: Option<&Crede
             };
             tried.push(format!("{link}@{}", baud.map_or("tcp".to_string(), |b| b.to_string())));
             if let Some((protocol, model_id, model_name)) = found {
-                return Ok(Detection { protocol, link, baud, model_id, model_name, profile: profile_for(protocol, model_id), url: None });
+                let (unit, profile) = profile_for(protocol, model_id, &model_name);
+                return Ok(Detection { protocol, link, baud, model_id, model_name, unit, profile, url: None });
             }
         }
     }

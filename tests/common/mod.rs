@@ -236,7 +236,8 @@ pub fn receipt(total_kopecks: i64) -> Value {
     json!({
         "operation": "sale",
         "items": [
-            {"name": "Маникюр", "price": total_kopecks - 10_000, "vat": "vat22", "payment_object": "service"},
+            // 10 %, not 22 %: ATOL's 22 % code is unconfirmed and Neva-01-F refuses it.
+            {"name": "Маникюр", "price": total_kopecks - 10_000, "vat": "vat10", "payment_object": "service"},
             {"name": "Крем для рук", "price": 10_000, "vat": "vat10", "payment_object": "commodity"}
         ],
         "payments": [{"type": "cash", "sum": total_kopecks - 10_000}, {"type": "electronic", "sum": 10_000}]

@@ -16,7 +16,7 @@ fn main() {
     task.extend([1, 1, 4, 0]);
     task.extend(bcd::money(Money::ZERO, 7));
     task.extend([0, 0]);
-    task.extend(bcd::cp866("Шампунь для окрашенных волос 250 мл"));
+    task.extend(bcd::atol_text("Шампунь для окрашенных волос 250 мл"));
     let n = 2_000_000u32;
 
     let t = Instant::now();

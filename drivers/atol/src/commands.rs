@@ -32,6 +32,15 @@ pub const FN_SERIAL: u8 = 0x31;
 pub const FN_EXPIRY: u8 = 0x32;
 pub const FN_REGISTRATION: u8 = 0x40;
 pub const FN_DOCUMENT: u8 = 0x45;
+pub const FN_DOCUMENT_TLV: u8 = 0x46;
+
+/// Write a requisite (tag + value); layout unconfirmed, see the spec.
+pub const WRITE_REQUISITE: u8 = 0xE8;
+/// Requisite tags (ФФД).
+pub const TAG_CUSTOMER_CONTACT: u16 = 1008;
+pub const TAG_CASHIER: u16 = 1021;
+pub const TAG_TAX_SYSTEM: u16 = 1055;
+pub const TAG_CASHIER_INN: u16 = 1203;
 
 /// Registers of 0x91 (our layout, see the spec).
 pub const REG_SUM: u8 = 1;
@@ -82,25 +91,28 @@ pub fn payment_code(p: kkm_core::PaymentType) -> u8 {
     }
 }
 
-/// Tax type byte of EB (our mapping for the 2026 rates; see the spec).
-pub fn tax_code(v: kkm_core::VatRate) -> u8 {
+/// Tax type byte of EB, in ATOL's own numbering (libfptr10.h `LIBFPTR_TAX_*`, Unact/kkm:
+/// 1 18 %, 2 10 %, 3 18/118, 4 10/110, 5 0 %, 6 none, 7 20 %, 8 20/120, 9 5 %, 10 7 %,
+/// 11 5/105, 12 7/107). 22 % and 22/122 exist in newer ATOL drivers, but no source at
+/// hand gives their numbers: `None`, and the driver refuses such a receipt rather than
+/// guess.
+pub fn tax_code(v: kkm_core::VatRate) -> Option<u8> {
     use kkm_core::VatRate::*;
     match v {
-        Vat22 => 1,
-        Vat10 => 2,
-        Vat22_122 => 3,
-        Vat10_110 => 4,
-        Vat0 => 5,
-        NoVat => 6,
-        Vat5 => 7,
-        Vat7 => 8,
-        Vat5_105 => 9,
-        Vat7_107 => 10,
+        Vat10 => Some(2),
+        Vat10_110 => Some(4),
+        Vat0 => Some(5),
+        NoVat => Some(6),
+        Vat5 => Some(9),
+        Vat7 => Some(10),
+        Vat5_105 => Some(11),
+        Vat7_107 => Some(12),
+        Vat22 | Vat22_122 => None,
     }
 }
 
 pub fn tax_of(code: u8) -> Option<kkm_core::VatRate> {
-    kkm_core::VatRate::ALL.into_iter().find(|v| tax_code(*v) == code)
+    kkm_core::VatRate::ALL.into_iter().find(|v| tax_code(*v) == Some(code))
 }
 
 pub fn answer_timeout(cmd: u8) -> Duration {

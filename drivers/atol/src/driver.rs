@@ -5,13 +5,14 @@
 //! X, 3 for Z). The driver remembers the mode it set and re-enters it when the device
 //! says "not in this mode" (after a power cut, for instance).
 
-use crate::bcd;
 use crate::commands::*;
+use crate::{answers, bcd};
 use crate::errors::{device_error, SHIFT_CLOSED};
 use crate::link::V3Link;
 use crate::link_v2::V2Link;
 use async_trait::async_trait;
 use kkm_core::error::{DriverError, DriverResult};
+use kkm_core::receipt::ValidationError;
 use kkm_core::port::{self, PortSpec};
 use kkm_core::wire::Cursor;
 use kkm_core::*;
@@ -54,9 +55,44 @@ fn bcd_field(c: &mut Cursor, n: usize) -> DriverResult<u64> {
     bcd::decode(b).ok_or_else(|| DriverError::Protocol("a BCD field holds a non-digit".into()))
 }
 
-fn datetime_field(c: &mut Cursor) -> DriverResult<time::PrimitiveDateTime> {
-    let b = c.bytes(5)?;
-    bcd::read_datetime(b).ok_or_else(|| DriverError::Protocol("bad date in the answer".into()))
+/// The fields of an answer, or the device's error. Most answers are `55 error fields…`;
+/// the status answers `44 ('D') fields…`; the device type answers `error fields…` with
+/// no `55` (atol4j `DeviceTypeRequest`, multimag `requestDeviceType`, KaznachejFA); the
+/// cash in drawer echoes its command, `4D sum…` (atol4j `CashRequest`).
+pub fn answer_fields(cmd: u8, answer: &[u8]) -> DriverResult<Vec<u8>> {
+    match (cmd, answer) {
+        (DEVICE_TYPE, [0, rest @ ..]) => Ok(rest.to_vec()),
+        (DEVICE_TYPE, [code, ..]) => Err(device_error(*code)),
+        (CASH_IN_DRAWER, [CASH_IN_DRAWER, rest @ ..]) => Ok(rest.to_vec()),
+        (STATUS, [ANSWER_D, rest @ ..]) => Ok(rest.to_vec()),
+        (_, [ANSWER_U, 0, rest @ ..]) => Ok(rest.to_vec()),
+        (_, [ANSWER_U, code, ..]) => Err(device_error(*code)),
+        _ => Err(DriverError::Protocol(format!("unexpected answer to {cmd:#04x}"))),
+    }
+}
+
+/// Refuses what has no confirmed ATOL tax-type code (22 % and 22/122) before anything
+/// is sent; see the spec's VAT table.
+fn tax_codes(receipt: &Receipt) -> DriverResult<Vec<u8>> {
+    receipt
+        .items
+        .iter()
+        .map(|item| {
+            tax_code(item.vat).ok_or_else(|| {
+                DriverError::Invalid(ValidationError {
+                    code: "receipt.vat_rate_unconfirmed",
+                    ru: format!(
+                        "Для ставки НДС {} не подтверждён код налога в протоколе АТОЛ; чек не отправлен в ККТ. Обновите агент, когда код будет подтверждён.",
+                        item.vat.label_ru()
+                    ),
+                    en: format!(
+                        "VAT rate {} has no confirmed ATOL tax-type code; the receipt was not sent to the device.",
+                        item.vat.label_ru()
+                    ),
+                })
+            })
+        })
+        .collect()
 }
 
 impl AtolDriver {
@@ -110,12 +146,7 @@ impl AtolDriver {
                 return Err(e);
             }
         };
-        match answer.as_slice() {
-            [ANSWER_U, 0, rest @ ..] => Ok(rest.to_vec()),
-            [ANSWER_U, code, ..] => Err(device_error(*code)),
-            [ANSWER_D, rest @ ..] => Ok(rest.to_vec()),
-            _ => Err(DriverError::Protocol(format!("unexpected answer to {cmd:#04x}"))),
-        }
+        answer_fields(cmd, &answer)
     }
 
     async fn enter_mode(&mut self, mode: u8) -> DriverResult<()> {
@@ -160,10 +191,36 @@ impl AtolDriver {
         self.call(FN_REQUEST, &p).await
     }
 
+    /// The ФН's last document: its number from `A4 30`, its record read as TLV.
     async fn last_fiscal_result(&mut self) -> DriverResult<FiscalResult> {
-        let n = self.fn_status().await?.last_document_number;
-        let d = self.find_document(n).await?;
+        let n = answers::fn_status(&self.fn_request(FN_STATUS, &[]).await?)?.last_document_number;
+        let d = self.read_document(n).await?;
         Ok(FiscalResult { document_number: d.number, fiscal_sign: d.fiscal_sign, datetime: d.datetime, shift_number: d.shift_number })
+    }
+
+    /// `A4 45 number` starts a TLV read of the document; `A4 46` returns its records one
+    /// by one until the device answers "no more data" (0xDA), as Unact/kkm `cheque_data`
+    /// reads it. The `A4 45` answer's layout is unconfirmed: its document type is used
+    /// when present, otherwise the kind is told from the records.
+    async fn read_document(&mut self, number: u32) -> DriverResult<FiscalDocument> {
+        let header = answers::document_header(&self.fn_request(FN_DOCUMENT, &number.to_le_bytes()).await?).ok();
+        let mut records = Vec::new();
+        while records.len() < 1024 {
+            match self.fn_request(FN_DOCUMENT_TLV, &[]).await {
+                Ok(r) if r.is_empty() => break,
+                Ok(r) => records.push(r),
+                Err(DriverError::Device { raw: 0xDA, .. }) => break,
+                Err(e) => return Err(e),
+            }
+        }
+        answers::document_from_tlv(header.map(|(t, _)| t), &records)
+    }
+
+    /// Writes one requisite (tag + value) with `E8`. The layout is unconfirmed (spec §3).
+    async fn write_requisite(&mut self, tag: u16, value: &[u8]) -> DriverResult<()> {
+        let mut p = vec![0x01, 0x01, 0x00];
+        p.extend(answers::encode_tlv(tag, value));
+        self.in_mode(MODE_REGISTRATION, WRITE_REQUISITE, &p).await.map(|_| ())
     }
 
     async fn register(&mut self, reg: u8, p1: u8, p2: u8, len: usize) -> DriverResult<Money> {
@@ -172,14 +229,29 @@ impl AtolDriver {
     }
 
     async fn build_receipt(&mut self, receipt: &Receipt, totals: &ReceiptTotals, before_close: BeforeClose<'_>) -> DriverResult<FiscalResult> {
+        let codes = tax_codes(receipt)?;
+        // The cashier before the receipt is opened, the other requisites after it
+        // (the order of Unact/kkm `open_cheque_by_type` and `print_cheque_sell`).
+        if let Some(cashier) = &receipt.cashier {
+            self.write_requisite(TAG_CASHIER, &bcd::atol_text_strict(&cashier.name, "receipt.cashier_unprintable", "Кассир", "Cashier")?).await?;
+            if let Some(inn) = cashier.inn.as_deref().filter(|i| !i.trim().is_empty()) {
+                let mut v = inn.trim().as_bytes().to_vec();
+                v.resize(12, b' ');
+                self.write_requisite(TAG_CASHIER_INN, &v).await?;
+            }
+        }
         self.in_mode(MODE_REGISTRATION, OPEN_RECEIPT, &[0, receipt_type(receipt.operation)]).await?;
-        for (item, line) in receipt.items.iter().zip(&totals.lines) {
+        self.write_requisite(TAG_TAX_SYSTEM, &[receipt.tax_system.bit()]).await?;
+        if let Some(contact) = receipt.customer.as_ref().and_then(|c| c.contact()) {
+            self.write_requisite(TAG_CUSTOMER_CONTACT, &bcd::atol_text_strict(contact, "receipt.contact_unprintable", "Контакт покупателя", "Customer contact")?).await?;
+        }
+        for ((item, line), code) in receipt.items.iter().zip(&totals.lines).zip(codes) {
             self.call(BEGIN_POSITION, &[]).await?;
             let mut p = vec![0u8];
             p.extend(bcd::money(item.price, 7));
             p.extend(bcd::quantity(item.quantity));
             p.extend(bcd::money(*line, 7));
-            p.push(tax_code(item.vat));
+            p.push(code);
             p.extend(bcd::money(item.vat.tax_in(*line), 7));
             p.push(item.department);
             p.push(item.payment_object.code());
@@ -187,7 +259,7 @@ impl AtolDriver {
             p.push(0);
             p.extend(bcd::money(Money::ZERO, 7));
             p.extend([0, 0]);
-            let mut name = bcd::cp866(&item.name);
+            let mut name = bcd::atol_text_strict(&item.name, "receipt.item_name_unprintable", "Наименование", "Item name")?;
             name.truncate(128);
             p.extend(name);
             self.call(POSITION, &p).await?;
@@ -197,15 +269,17 @@ impl AtolDriver {
             p.extend(bcd::money(pay.sum, 5));
             self.call(PAYMENT, &p).await?;
         }
-        let mut p = vec![0, 0];
+        // Close: payment type 1..5 (atol4j `CloseBillCommand`), sum 0 = as paid. The
+        // answer is a plain result; the ФД and ФП are read from the ФН afterwards.
+        let mut p = vec![0, payment_code(PaymentType::Cash)];
         p.extend(bcd::money(Money::ZERO, 5));
         before_close()?;
-        let d = self.call(CLOSE_RECEIPT, &p).await?;
-        let mut c = Cursor::new(&d, "close receipt");
-        let number = c.u32()?;
-        let sign = c.u32()?;
-        let datetime = datetime_field(&mut c)?;
-        Ok(FiscalResult { document_number: number, fiscal_sign: sign, datetime, shift_number: None })
+        self.call(CLOSE_RECEIPT, &p).await?;
+        // The receipt is fiscalised now. A failure to read it back must not look like a
+        // refusal: it is reported as "outcome unknown", and the queue asks the ФН.
+        self.last_fiscal_result()
+            .await
+            .map_err(|e| DriverError::Protocol(format!("the receipt was closed, but reading its ФД back failed: {e}")))
     }
 }
 
@@ -216,12 +290,11 @@ impl FiscalDriver for AtolDriver {
     }
 
     async fn identity(&mut self) -> DriverResult<DeviceIdentity> {
-        let t = self.call(DEVICE_TYPE, &[]).await?;
-        let mut c = Cursor::new(&t, "device type");
-        let head = c.bytes(10)?;
-        let model_id = u16::from(head[2]);
-        let version = format!("{}.{}.{}", head[5], head[6], head[7]);
-        let name = bcd::from_cp866(c.rest());
+        let t = answers::device_type(&self.call(DEVICE_TYPE, &[]).await?)?;
+        let model_id = u16::from(t.model);
+        let v = t.version;
+        let version = format!("{}.{}.{}", bcd::unbyte(v[0]), bcd::unbyte(v[1]), bcd::decode(&v[3..5]).unwrap_or(0));
+        let name = t.name;
         let s = self.call(STATUS, &[]).await?;
         let mut c = Cursor::new(&s, "status");
         c.bytes(9)?;
@@ -262,17 +335,9 @@ impl FiscalDriver for AtolDriver {
         c.bytes(2)?;
         let shift_number = bcd_field(&mut c, 2)? as u32;
         let receipt_state = c.u8()?;
-        let ss = self.fn_request(FN_SHIFT_STATE, &[]).await?;
-        let mut c = Cursor::new(&ss, "shift state");
-        let open = c.u8()? != 0;
-        c.bytes(2)?;
-        let expired = c.u8()? != 0;
+        let shift = answers::shift_state(&self.fn_request(FN_SHIFT_STATE, &[]).await?)?;
         Ok(DeviceStatus {
-            shift: match (open, expired) {
-                (false, _) => ShiftState::Closed,
-                (true, true) => ShiftState::Expired,
-                (true, false) => ShiftState::Open,
-            },
+            shift,
             shift_number,
             receipt_open: receipt_state != 0,
             paper_present: flags & 0x08 != 0,
@@ -286,61 +351,28 @@ impl FiscalDriver for AtolDriver {
     }
 
     async fn fn_status(&mut self) -> DriverResult<FnStatus> {
-        let d = self.fn_request(FN_STATUS, &[]).await?;
-        let mut c = Cursor::new(&d, "FN status");
-        let phase = FnPhase::from_code(c.u8()?);
-        let last = c.u32()?;
-        let shift_open = c.u8()? != 0;
-        let document_open = c.u8()? != 0;
-        let warnings = c.u8()?;
-        let serial = Cursor::new(&self.fn_request(FN_SERIAL, &[]).await?, "fn serial").ascii(16)?;
-        let e = self.fn_request(FN_EXPIRY, &[]).await?;
-        let b = Cursor::new(&e, "FN expiry").bytes(3)?.to_vec();
-        let valid_until = time::Month::try_from(bcd::unbyte(b[1]))
-            .ok()
-            .and_then(|m| time::Date::from_calendar_date(2000 + i32::from(bcd::unbyte(b[0])), m, bcd::unbyte(b[2])).ok());
-        Ok(FnStatus { serial, phase, last_document_number: last, shift_open, document_open, warnings, valid_until })
-    }
-
-    async fn ofd_status(&mut self) -> DriverResult<OfdStatus> {
-        let d = self.fn_request(FN_OFD_STATUS, &[]).await?;
-        let mut c = Cursor::new(&d, "OFD status");
-        c.u8()?;
-        let count = u32::from(c.u16()?);
-        let first = c.u32()?;
-        let at = datetime_field(&mut c)?;
-        Ok(OfdStatus {
-            unsent_count: count,
-            first_unsent_number: (count > 0).then_some(first),
-            first_unsent_at: (count > 0).then_some(at),
+        let a = answers::fn_status(&self.fn_request(FN_STATUS, &[]).await?)?;
+        let valid_until = answers::fn_expiry(&self.fn_request(FN_EXPIRY, &[]).await?)?;
+        Ok(FnStatus {
+            serial: a.serial,
+            phase: FnPhase::from_code(a.phase),
+            last_document_number: a.last_document_number,
+            shift_open: a.shift_open,
+            document_open: a.current_document != 0,
+            warnings: a.warnings,
+            valid_until,
         })
     }
 
+    async fn ofd_status(&mut self) -> DriverResult<OfdStatus> {
+        answers::ofd_status(&self.fn_request(FN_OFD_STATUS, &[]).await?)
+    }
+
     async fn find_document(&mut self, number: u32) -> DriverResult<FiscalDocument> {
-        let d = self.fn_request(FN_DOCUMENT, &number.to_le_bytes()).await?;
-        let mut c = Cursor::new(&d, "document");
-        let t = c.u8()?;
-        let kind = match t {
-            1 => DocumentKind::Registration,
-            2 => DocumentKind::ShiftOpen,
-            3 => DocumentKind::Receipt,
-            5 => DocumentKind::ShiftClose,
-            _ => DocumentKind::Other,
-        };
-        let acked = c.u8()? != 0;
-        let datetime = datetime_field(&mut c)?;
-        let number = c.u32()?;
-        let fiscal_sign = c.u32()?;
-        let (mut operation, mut total, mut shift_number) = (None, None, None);
-        match kind {
-            DocumentKind::Receipt => {
-                operation = operation_of(c.u8()?);
-                total = Some(Money(bcd_field(&mut c, 5)? as i64));
-            }
-            DocumentKind::ShiftOpen | DocumentKind::ShiftClose => shift_number = Some(u32::from(c.u16()?)),
-            _ => {}
-        }
-        Ok(FiscalDocument { number, kind, datetime, fiscal_sign, operation, total, shift_number, ofd_acknowledged: acked, reference: None })
+        let mut d = self.read_document(number).await?;
+        let ofd = self.ofd_status().await?;
+        d.ofd_acknowledged = ofd.first_unsent_number.is_none_or(|first| d.number < first);
+        Ok(d)
     }
 
     async fn shift_totals(&mut self) -> DriverResult<ShiftTotals> {
@@ -360,7 +392,7 @@ impl FiscalDriver for AtolDriver {
         let drawer = self.call(CASH_IN_DRAWER, &[]).await?;
         Ok(ShiftTotals {
             shift_number,
-            cash_in_drawer: Money(bcd_field(&mut Cursor::new(&drawer, "cash in drawer"), 7)? as i64),
+            cash_in_drawer: Money(bcd::decode(&drawer).ok_or_else(|| DriverError::Protocol("the cash-in-drawer answer is not BCD".into()))? as i64),
             cash_ins: self.register(REG_CASH_INS, 0, 0, 7).await?,
             cash_outs: self.register(REG_CASH_OUTS, 0, 0, 7).await?,
             by_operation,
@@ -383,12 +415,15 @@ impl FiscalDriver for AtolDriver {
     }
 
     async fn cash_in(&mut self, sum: Money) -> DriverResult<()> {
+        // BCD5 holds at most 9 999 999 999 kopecks; beyond it the field would saturate.
+        kkm_core::check_sum(sum, &self.profile.limits)?;
         let mut p = vec![0];
         p.extend(bcd::money(sum, 5));
         self.in_mode(MODE_REGISTRATION, CASH_IN, &p).await.map(|_| ())
     }
 
     async fn cash_out(&mut self, sum: Money) -> DriverResult<()> {
+        kkm_core::check_sum(sum, &self.profile.limits)?;
         let mut p = vec![0];
         p.extend(bcd::money(sum, 5));
         self.in_mode(MODE_REGISTRATION, CASH_OUT, &p).await.map(|_| ())
@@ -417,7 +452,7 @@ impl FiscalDriver for AtolDriver {
 
     async fn print_text(&mut self, lines: &[String]) -> DriverResult<()> {
         for l in lines {
-            let mut t = bcd::cp866(l);
+            let mut t = bcd::atol_text_strict(l, "print.text_unprintable", "Текст", "Text")?;
             t.truncate(64);
             self.call(PRINT_STRING, &t).await?;
         }

@@ -9,7 +9,7 @@ use crate::{bcd, v3};
 use async_trait::async_trait;
 use kkm_core::port::BoxStream;
 use kkm_core::wire::Cursor;
-use kkm_core::{Money, Operation, PaymentType, Quantity, ShiftState};
+use kkm_core::{Money, PaymentType, Quantity, ShiftState};
 use kkm_emu::listen::LinkOutcome;
 use kkm_emu::{AnswerFault, CoreError, Emulator, FiscalCore, Op, ReceiptLine, RequestFault, WireDevice};
 use std::collections::HashMap;
@@ -20,11 +20,20 @@ pub struct AtolEmulator {
     model_id: u8,
     name: &'static str,
     link: crate::driver::LinkVersion,
+    requisites: RequisiteLog,
 }
+
+/// Every requisite the host wrote with `E8`, in order: (tag, value).
+pub type RequisiteLog = Arc<std::sync::Mutex<Vec<(u16, Vec<u8>)>>>;
 
 impl AtolEmulator {
     pub fn neva_01_f() -> AtolEmulator {
-        AtolEmulator { model_id: 200, name: "НЕВА-01-Ф", link: crate::driver::LinkVersion::V3 }
+        AtolEmulator { model_id: 200, name: "НЕВА-01-Ф", link: crate::driver::LinkVersion::V3, requisites: RequisiteLog::default() }
+    }
+
+    /// The requisites written so far (for tests and the control port).
+    pub fn requisite_log(&self) -> RequisiteLog {
+        self.requisites.clone()
     }
 
     /// The same unit speaking the older v2 link layer.
@@ -39,6 +48,10 @@ impl AtolEmulator {
 pub struct Session {
     buffer: HashMap<u8, Vec<u8>>,
     mode: u8,
+    /// The TLV records of the document `A4 45` selected, and how many `A4 46` has read.
+    tlv: Option<(Vec<Vec<u8>>, usize)>,
+    /// A cashier (1021) written before the receipt was opened.
+    pending_cashier: Option<String>,
 }
 
 pub fn classify(cmd: u8) -> Op {
@@ -73,16 +86,51 @@ pub fn core_error_code(e: CoreError) -> u8 {
         CoreError::NonCashExceedsTotal => 0x71,
         CoreError::ZeroTotal | CoreError::BadParameter => 0x13,
         CoreError::DocumentNotFound => 0xDA,
-        CoreError::OfdBlocked => 0xED,
+        CoreError::OfdBlocked => 0xEF,
         CoreError::FnExpired => 0xD7,
         CoreError::Overflow => 0x81,
     }
 }
 
+/// `55 00 fields…`; a command without fields answers `55 00 00` (error code and its
+/// extension byte, atol4j `Result`).
 fn ok(data: Vec<u8>) -> Vec<u8> {
     let mut v = vec![ANSWER_U, 0];
+    if data.is_empty() {
+        v.push(0);
+    }
     v.extend(data);
     v
+}
+
+/// `55 code 00`: an error and its (empty) extension byte.
+fn fail(code: u8) -> Vec<u8> {
+    vec![ANSWER_U, code, 0]
+}
+
+fn binary_datetime(dt: &time::PrimitiveDateTime) -> [u8; 5] {
+    [(dt.year() % 100) as u8, u8::from(dt.month()), dt.day(), dt.hour(), dt.minute()]
+}
+
+/// A document as the ФН gives it in TLV form: its records (see `answers`).
+fn document_records(d: &kkm_core::FiscalDocument) -> Vec<Vec<u8>> {
+    use crate::answers::{code_1054, encode_tlv};
+    let unix = d.datetime.assume_utc().unix_timestamp().max(0) as u32;
+    let mut fpd = vec![0u8, 0u8];
+    fpd.extend(d.fiscal_sign.to_be_bytes());
+    let mut r = vec![encode_tlv(1012, &unix.to_le_bytes()), encode_tlv(1040, &d.number.to_le_bytes()), encode_tlv(1077, &fpd)];
+    if let Some(op) = d.operation {
+        r.push(encode_tlv(1054, &[code_1054(op)]));
+    }
+    if let Some(total) = d.total {
+        let b = (total.0.max(0) as u64).to_le_bytes();
+        let n = b.iter().rposition(|x| *x != 0).map_or(1, |i| i + 1);
+        r.push(encode_tlv(1020, &b[..n]));
+    }
+    if let Some(shift) = d.shift_number {
+        r.push(encode_tlv(1038, &shift.to_le_bytes()));
+    }
+    r
 }
 
 fn bad<T>(_: T) -> u8 {
@@ -135,9 +183,11 @@ impl AtolEmulator {
                 Ok(v)
             }
             DEVICE_TYPE => {
-                let mut v = vec![3, 1, self.model_id, 0, 0, 3, 0, 1, 0, 0];
-                v.extend(bcd::cp866(self.name));
-                Ok(ok(v))
+                // No `55`: error, protocol, type (1 ККТ), model, mode(2), version(5:
+                // version, revision, code page, build BCD2), name.
+                let mut v = vec![0, 1, 1, self.model_id, session.mode, 0, 0x03, 0x00, 0x00, 0x01, 0x00];
+                v.extend(bcd::atol_text(self.name));
+                Ok(v)
             }
             ENTER_MODE => {
                 let m = c.u8().map_err(bad)?;
@@ -175,7 +225,32 @@ impl AtolEmulator {
                 need(MODE_REGISTRATION, session)?;
                 c.u8().map_err(bad)?;
                 let op = operation_of(c.u8().map_err(bad)?).ok_or(0x6A)?;
-                core.open_receipt(op).map(|_| ok(vec![])).map_err(core_error_code)
+                core.open_receipt(op).map_err(core_error_code)?;
+                if let Some(cashier) = session.pending_cashier.take() {
+                    core.set_receipt_attribute(Some(cashier), None).map_err(core_error_code)?;
+                }
+                Ok(ok(vec![]))
+            }
+            WRITE_REQUISITE => {
+                need(MODE_REGISTRATION, session)?;
+                c.bytes(3).map_err(bad)?; // flags, blocks, block number
+                let (tag, value) = crate::answers::tlv(c.rest()).map_err(bad)?;
+                self.requisites.lock().unwrap_or_else(|e| e.into_inner()).push((tag, value.to_vec()));
+                match tag {
+                    TAG_CASHIER => {
+                        let name = bcd::from_atol_text(value);
+                        if core.receipt().is_some() {
+                            core.set_receipt_attribute(Some(name), None).map_err(core_error_code)?;
+                        } else {
+                            session.pending_cashier = Some(name);
+                        }
+                    }
+                    TAG_CUSTOMER_CONTACT => {
+                        core.set_receipt_attribute(None, Some(bcd::from_atol_text(value))).map_err(core_error_code)?
+                    }
+                    _ => {}
+                }
+                Ok(ok(vec![]))
             }
             BEGIN_POSITION => {
                 need(MODE_REGISTRATION, session)?;
@@ -198,8 +273,8 @@ impl AtolEmulator {
                 c.u8().map_err(bad)?;
                 bcd_in(&mut c, 7)?;
                 c.bytes(2).map_err(bad)?;
-                let name = bcd::from_cp866(c.rest());
-                let line = ReceiptLine { name, price, quantity, amount, vat, department, payment_method, payment_object };
+                let name = bcd::from_atol_text(c.rest());
+                let line = ReceiptLine { name, price, quantity, amount, vat, department, payment_method, payment_object, measure_unit: None };
                 core.add_line(line).map(|_| ok(vec![])).map_err(core_error_code)
             }
             PAYMENT => {
@@ -216,15 +291,27 @@ impl AtolEmulator {
                 Ok(ok(v))
             }
             CLOSE_RECEIPT => {
+                // flags, payment type 1..5, sum; a plain answer (atol4j `CloseBillCommand`).
                 need(MODE_REGISTRATION, session)?;
-                let (doc, _) = core.close_receipt().map_err(core_error_code)?;
-                let mut v = doc.number.to_le_bytes().to_vec();
-                v.extend(doc.fiscal_sign.to_le_bytes());
-                v.extend(bcd::datetime(&doc.datetime));
-                Ok(ok(v))
+                c.u8().map_err(bad)?;
+                let kind = *PAYMENTS.get(usize::from(c.u8().map_err(bad)?).wrapping_sub(1)).ok_or(0x7E)?;
+                let sum = Money(bcd_in(&mut c, 5)? as i64);
+                if sum.0 > 0 {
+                    core.add_payment(kind, sum).map_err(core_error_code)?;
+                }
+                core.close_receipt().map_err(core_error_code)?;
+                Ok(ok(vec![]))
             }
-            CANCEL_RECEIPT => core.cancel_receipt().map(|_| ok(vec![])).map_err(core_error_code),
-            CASH_IN_DRAWER => Ok(ok(bcd::money(core.registers().cash_in_drawer, 7))),
+            CANCEL_RECEIPT => {
+                session.pending_cashier = None;
+                core.cancel_receipt().map(|_| ok(vec![])).map_err(core_error_code)
+            }
+            CASH_IN_DRAWER => {
+                // The command echoed, then the sum (atol4j `CashRequest`).
+                let mut v = vec![CASH_IN_DRAWER];
+                v.extend(bcd::money(core.registers().cash_in_drawer, 7));
+                Ok(v)
+            }
             READ_REGISTER => {
                 let (reg, p1, p2) = (c.u8().map_err(bad)?, c.u8().map_err(bad)?, c.u8().map_err(bad)?);
                 let regs = core.registers();
@@ -241,44 +328,60 @@ impl AtolEmulator {
                 };
                 Ok(ok(v))
             }
-            FN_REQUEST => self.fn_request(core, &mut c),
-            PRINT_STRING => core.print_text(vec![bcd::from_cp866(c.rest())]).map(|_| ok(vec![])).map_err(core_error_code),
+            FN_REQUEST => self.fn_request(core, session, &mut c),
+            PRINT_STRING => core.print_text(vec![bcd::from_atol_text(c.rest())]).map(|_| ok(vec![])).map_err(core_error_code),
             REPRINT_LAST => core.print_copy().map(|_| ok(vec![])).map_err(core_error_code),
             0x80 => Ok(ok(vec![])),
             _ => Err(0x7A),
         }
     }
 
-    fn fn_request(&self, core: &mut FiscalCore, c: &mut Cursor) -> Result<Vec<u8>, u8> {
+    fn fn_request(&self, core: &mut FiscalCore, session: &mut Session, c: &mut Cursor) -> Result<Vec<u8>, u8> {
         let now = core.now();
         match c.u8().map_err(bad)? {
             FN_SHIFT_STATE => {
+                // state (0 closed, 1 open, 2 over 24 h), shift number and receipt number,
+                // two BCD bytes each, low byte first (as atol4j `ShiftStateRequest` reads).
                 let s = core.shift();
-                let mut v = vec![u8::from(s.open)];
-                v.extend((s.number as u16).to_le_bytes());
-                v.push(u8::from(core.shift_state() == ShiftState::Expired));
-                v.extend(bcd::datetime(&s.opened_at.unwrap_or(now)));
+                let state = match core.shift_state() {
+                    ShiftState::Closed => 0,
+                    ShiftState::Expired => 2,
+                    ShiftState::Open => 1,
+                };
+                let mut v = vec![state];
+                for n in [u64::from(s.number), u64::from(core.registers().receipt_count)] {
+                    let b = bcd::encode(n, 2);
+                    v.extend([b[1], b[0]]);
+                }
                 Ok(ok(v))
             }
             FN_OFD_STATUS => {
+                // state flags (bit 1: documents to send), reading flag, count (2 LE),
+                // first unsent (4 LE), its date-time (binary): atol4j, Unact.
                 let (count, first) = core.ofd_unsent();
                 let (n, dt) = first.map_or((0, now), |d| (d.number, d.datetime));
-                let mut v = vec![u8::from(count > 0)];
+                let mut v = vec![if count > 0 { 0x02 } else { 0 }, 0];
                 v.extend((count as u16).to_le_bytes());
                 v.extend(n.to_le_bytes());
-                v.extend(bcd::datetime(&dt));
+                v.extend(binary_datetime(&dt));
                 Ok(ok(v))
             }
             FN_STATUS => {
-                let mut v = vec![0x03];
+                // The ФН's status: phase, current document, document data, shift open,
+                // warnings, DATE_TIME, ФН number (16), last ФД (4 LE): Unact `fn_status`
+                // and the ФН protocol.
+                let open = core.receipt().is_some();
+                let mut v = vec![0x03, if open { 0x04 } else { 0 }, u8::from(open), u8::from(core.shift().open), 0];
+                v.extend(binary_datetime(&now));
+                v.extend(fixed_ascii(&core.identity().fn_serial, 16));
                 v.extend(core.last_document_number().to_le_bytes());
-                v.extend([u8::from(core.shift().open), u8::from(core.receipt().is_some()), 0]);
                 Ok(ok(v))
             }
             FN_SERIAL => Ok(ok(fixed_ascii(&core.identity().fn_serial, 16))),
             FN_EXPIRY => {
+                // Binary YY MM DD, re-registrations left, done (atol4j).
                 let d = core.identity().fn_valid_until;
-                Ok(ok(vec![bcd::byte((d.year() % 100) as u8), bcd::byte(u8::from(d.month())), bcd::byte(d.day())]))
+                Ok(ok(vec![(d.year() % 100) as u8, u8::from(d.month()), d.day(), 11, 1]))
             }
             FN_REGISTRATION => {
                 let id = core.identity();
@@ -287,30 +390,22 @@ impl AtolEmulator {
                 Ok(ok(v))
             }
             FN_DOCUMENT => {
+                // Starts a TLV read: document type (2 LE), data length (2 LE).
                 let n = c.u32().map_err(bad)?;
                 let d = core.document(n).map_err(core_error_code)?;
-                let t = match d.kind {
-                    kkm_core::DocumentKind::Registration => 1,
-                    kkm_core::DocumentKind::ShiftOpen => 2,
-                    kkm_core::DocumentKind::Receipt => 3,
-                    kkm_core::DocumentKind::ShiftClose => 5,
-                    _ => 0,
-                };
-                let mut v = vec![t, u8::from(d.ofd_acknowledged)];
-                v.extend(bcd::datetime(&d.datetime));
-                v.extend(d.number.to_le_bytes());
-                v.extend(d.fiscal_sign.to_le_bytes());
-                match d.kind {
-                    kkm_core::DocumentKind::Receipt => {
-                        v.push(receipt_type(d.operation.unwrap_or(Operation::Sale)));
-                        v.extend(bcd::money(d.total.unwrap_or(Money::ZERO), 5));
-                    }
-                    kkm_core::DocumentKind::ShiftOpen | kkm_core::DocumentKind::ShiftClose => {
-                        v.extend((d.shift_number.unwrap_or(0) as u16).to_le_bytes())
-                    }
-                    _ => {}
-                }
+                let records = document_records(d);
+                let len: usize = records.iter().map(Vec::len).sum();
+                let mut v = crate::answers::document_type(d.kind).to_le_bytes().to_vec();
+                v.extend((len as u16).to_le_bytes());
+                session.tlv = Some((records, 0));
                 Ok(ok(v))
+            }
+            FN_DOCUMENT_TLV => {
+                // The next record; "no data" (DA) after the last (Unact `cheque_data`).
+                let (records, next) = session.tlv.as_mut().ok_or(0xDA)?;
+                let r = records.get(*next).cloned().ok_or(0xDA)?;
+                *next += 1;
+                Ok(ok(r))
             }
             _ => Err(0x7A),
         }
@@ -335,25 +430,27 @@ impl AtolEmulator {
                     let mut core = emu.core();
                     match self.execute(&mut core, session, cmd, params) {
                         Ok(a) => a,
-                        Err(code) => vec![ANSWER_U, code],
+                        Err(code) => fail(code),
                     }
                 };
                 session.buffer.insert(*tid, answer.clone());
-                let mut reply = vec![v3::RESULT, *tid];
+                // A synchronous reply names no task: `A3 answer` (spec §1: atol4j,
+                // KaznachejFA and multimag read it so). REQ and ACK replies likewise.
+                let mut reply = vec![v3::RESULT];
                 reply.extend(answer);
                 Some((reply, emu.on_answer(op)))
             }
             [v3::REQ, tid] => Some(match session.buffer.get(tid) {
                 Some(a) => {
-                    let mut reply = vec![v3::RESULT, *tid];
+                    let mut reply = vec![v3::RESULT];
                     reply.extend(a);
                     (reply, AnswerFault::Send)
                 }
-                None => (vec![v3::NOT_FOUND, *tid], AnswerFault::Send),
+                None => (vec![v3::NOT_FOUND], AnswerFault::Send),
             }),
             [v3::ACK, tid] => {
                 session.buffer.remove(tid);
-                Some((vec![v3::STOPPED, *tid], AnswerFault::Send))
+                Some((vec![v3::STOPPED], AnswerFault::Send))
             }
             [v3::ABORT, ..] => {
                 session.buffer.clear();
@@ -514,7 +611,7 @@ impl AtolEmulator {
             let _ = byte(stream, short).await; // EOT
             let answer = {
                 let mut core = emu.core();
-                self.execute(&mut core, session, cmd, &params).unwrap_or_else(|code| vec![ANSWER_U, code])
+                self.execute(&mut core, session, cmd, &params).unwrap_or_else(fail)
             };
             let delay = emu.answer_delay();
             if !delay.is_zero() {

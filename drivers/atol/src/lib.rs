@@ -7,13 +7,15 @@
 //! * [`v3`]: the 0xFE framing with escaping, 7-bit lengths and CRC-8, plus the task
 //!   buffer commands (ADD/ACK/REQ/ABORT). Pure codec.
 //! * [`v2`]: the older STX/ETX/DLE framing with an XOR check. Pure codec.
-//! * [`bcd`]: packed-BCD money, quantities and dates; CP866 text.
+//! * [`bcd`]: packed-BCD money, quantities and dates; text in ATOL's code page.
+//! * [`answers`]: the answer layouts of the commands, as pure parsers.
 //! * [`link`]: the v3 task session over any byte stream; [`link_v2`]: the v2 session.
 //! * [`commands`], [`errors`], [`profile`]: command codes, explained errors, Neva-01-F.
 //! * [`driver`]: [`driver::AtolDriver`], the `FiscalDriver` for this family.
 //! * [`probe`]: harmless identification over v3 and v2, for detection.
 //! * [`emulator`]: the ATOL front-end of the shared emulated fiscal core.
 
+pub mod answers;
 pub mod bcd;
 pub mod commands;
 pub mod driver;

@@ -9,13 +9,16 @@
 
 use crate::v2::{self, ACK, ENQ, EOT, NAK};
 use kkm_core::error::{DriverError, DriverResult, LinkFailure};
-use kkm_core::port::BoxStream;
+use kkm_core::port::{write_within, BoxStream, WRITE_DEADLINE};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::time::{timeout, Instant};
 
 const TRIES: usize = 5;
 const CONTROL: Duration = Duration::from_millis(800);
+/// The longest one answer frame may take to arrive once it started (4 KiB at 9600 baud
+/// is about 4.3 s).
+const FRAME: Duration = Duration::from_secs(6);
 
 pub struct V2Link {
     stream: BoxStream,
@@ -31,11 +34,15 @@ impl V2Link {
     }
 
     async fn write(&mut self, b: &[u8]) -> DriverResult<()> {
-        self.stream.write_all(b).await.map_err(io)?;
-        self.stream.flush().await.map_err(io)
+        write_within(&mut self.stream, b, WRITE_DEADLINE, "atol v2 link").await
     }
 
+    /// One byte, `None` when `wait` runs out (a zero wait never reads: a flooding peer
+    /// cannot keep a loop alive past its deadline).
     async fn byte(&mut self, wait: Duration) -> DriverResult<Option<u8>> {
+        if wait.is_zero() {
+            return Ok(None);
+        }
         let mut b = [0u8; 1];
         match timeout(wait, self.stream.read(&mut b)).await {
             Err(_) => Ok(None),
@@ -45,12 +52,25 @@ impl V2Link {
         }
     }
 
+    /// A control byte (ACK, NAK, ENQ, EOT) within `wait`; other bytes are noise and are
+    /// skipped, so noise never makes a retry come sooner.
+    async fn control(&mut self, wait: Duration) -> DriverResult<Option<u8>> {
+        let deadline = Instant::now() + wait;
+        loop {
+            match self.byte(deadline.saturating_duration_since(Instant::now())).await? {
+                Some(b @ (ACK | NAK | ENQ | EOT)) => return Ok(Some(b)),
+                Some(_) => continue,
+                None => return Ok(None),
+            }
+        }
+    }
+
     pub async fn task(&mut self, task: &[u8], answer_timeout: Duration) -> DriverResult<Vec<u8>> {
         // Take the line.
         let mut granted = false;
         for _ in 0..TRIES {
             self.write(&[ENQ]).await?;
-            if self.byte(CONTROL).await? == Some(ACK) {
+            if self.control(CONTROL).await? == Some(ACK) {
                 granted = true;
                 break;
             }
@@ -62,7 +82,7 @@ impl V2Link {
         let mut accepted = false;
         for _ in 0..TRIES {
             self.write(&frame).await?;
-            match self.byte(CONTROL).await? {
+            match self.control(CONTROL).await? {
                 Some(ACK) => {
                     accepted = true;
                     break;
@@ -88,9 +108,14 @@ impl V2Link {
         self.write(&[ACK]).await?;
         for _ in 0..TRIES {
             let mut buf = Vec::new();
+            let frame_deadline = Instant::now() + FRAME;
             loop {
-                let Some(b) = self.byte(CONTROL).await? else {
-                    return Err(DriverError::link(LinkFailure::NoAnswer, "the answer stopped halfway"));
+                let wait = CONTROL.min(frame_deadline.saturating_duration_since(Instant::now()));
+                let Some(b) = self.byte(wait).await? else {
+                    return Err(DriverError::link(
+                        if buf.is_empty() { LinkFailure::NoAnswer } else { LinkFailure::Garbled },
+                        "the answer stopped halfway or never became a frame",
+                    ));
                 };
                 buf.push(b);
                 match v2::decode(&buf) {

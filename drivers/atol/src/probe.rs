@@ -5,12 +5,12 @@
 //!
 //! Neither can print or fiscalise. Both give up at the deadline on silence or garbage.
 
-use crate::commands::{ANSWER_U, DEVICE_TYPE};
+use crate::commands::DEVICE_TYPE;
 use crate::link::V3Link;
-use crate::{bcd, v2};
-use kkm_core::port::BoxStream;
+use crate::v2;
+use kkm_core::port::{write_within, BoxStream, WRITE_DEADLINE};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProbeAnswer {
@@ -21,12 +21,9 @@ pub struct ProbeAnswer {
 }
 
 fn parse_device_type(answer: &[u8], link: &'static str) -> Option<ProbeAnswer> {
-    match answer {
-        [ANSWER_U, 0, head @ ..] if head.len() >= 10 => {
-            Some(ProbeAnswer { model_id: u16::from(head[2]), model_name: bcd::from_cp866(&head[10..]), link })
-        }
-        _ => None,
-    }
+    let fields = crate::driver::answer_fields(DEVICE_TYPE, answer).ok()?;
+    let t = crate::answers::device_type(&fields).ok()?;
+    Some(ProbeAnswer { model_id: u16::from(t.model), model_name: t.name, link })
 }
 
 pub async fn probe_v3(stream: BoxStream, wait: Duration) -> Option<ProbeAnswer> {
@@ -47,20 +44,20 @@ async fn byte(stream: &mut BoxStream, wait: Duration) -> Option<u8> {
 }
 
 pub async fn probe_v2(mut stream: BoxStream, wait: Duration) -> Option<ProbeAnswer> {
-    stream.write_all(&[v2::ENQ]).await.ok()?;
+    write_within(&mut stream, &[v2::ENQ], WRITE_DEADLINE, "atol probe").await.ok()?;
     if byte(&mut stream, wait).await? != v2::ACK {
         return None;
     }
-    stream.write_all(&v2::encode(&[0, 0, DEVICE_TYPE])).await.ok()?;
+    write_within(&mut stream, &v2::encode(&[0, 0, DEVICE_TYPE]), WRITE_DEADLINE, "atol probe").await.ok()?;
     if byte(&mut stream, wait).await? != v2::ACK {
         return None;
     }
-    stream.write_all(&[v2::EOT]).await.ok()?;
+    write_within(&mut stream, &[v2::EOT], WRITE_DEADLINE, "atol probe").await.ok()?;
     // The device now takes the line: ENQ, we ACK, it sends the frame, we ACK, EOT.
     if byte(&mut stream, wait * 2).await? != v2::ENQ {
         return None;
     }
-    stream.write_all(&[v2::ACK]).await.ok()?;
+    write_within(&mut stream, &[v2::ACK], WRITE_DEADLINE, "atol probe").await.ok()?;
     let mut buf = Vec::new();
     let deadline = tokio::time::Instant::now() + wait * 2;
     loop {
@@ -68,7 +65,7 @@ pub async fn probe_v2(mut stream: BoxStream, wait: Duration) -> Option<ProbeAnsw
         let b = byte(&mut stream, left).await?;
         buf.push(b);
         if let Ok((data, _)) = v2::decode(&buf) {
-            let _ = stream.write_all(&[v2::ACK]).await;
+            let _ = write_within(&mut stream, &[v2::ACK], WRITE_DEADLINE, "atol probe").await;
             return parse_device_type(&data, "v2");
         }
         if buf.len() > 512 {

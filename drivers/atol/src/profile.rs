@@ -12,6 +12,6 @@ pub const NEVA_01_F: ModelProfile = ModelProfile {
     default_baud: 115_200,
     bauds: &[115_200, 57_600, 38_400, 19_200, 9_600],
     default_tcp_port: 5555,
-    limits: Limits { max_item_name_chars: 128, max_items: 100, max_cashier_chars: 64, max_sum: Money(9_999_999_999) },
+    limits: Limits { max_item_name_chars: 128, max_items: 100, max_cashier_chars: 64, max_sum: Money(9_999_999_999), item_charset: kkm_core::text::Charset::Cp866 },
     chars_per_line: 32,
 };

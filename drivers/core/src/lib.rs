@@ -14,6 +14,7 @@
 //! * [`port`]: where a device lives (serial, USB virtual COM, TCP) and how to open it.
 //! * [`platform`]: the only place with OS-specific code.
 //! * [`checks`]: check digits of ИНН and РНМ, used by diagnostics.
+//! * [`text`]: which characters a register can print, mapped or refused, never HTML.
 //!
 //! The trait is shaped by the domain (open a shift, fiscalise a receipt, find a fiscal
 //! document by number), not by any one protocol: the Shtrih-M driver builds a receipt
@@ -28,6 +29,7 @@ pub mod money;
 pub mod platform;
 pub mod port;
 pub mod receipt;
+pub mod text;
 pub mod wire;
 
 pub use device::*;

@@ -145,6 +145,29 @@ pub async fn open(spec: &PortSpec, baud: u32, timeout: Duration) -> DriverResult
     }
 }
 
+/// How long one write may take before the link is declared stalled. A device (or a peer
+/// posing as one) that stops reading would otherwise block a writer forever once the
+/// socket's or the serial driver's buffer is full.
+pub const WRITE_DEADLINE: Duration = Duration::from_secs(3);
+
+/// Writes and flushes `bytes`, giving up after `wait` with a `link.no_answer` error that
+/// says the device stopped taking data. Every link layer writes through this.
+pub async fn write_within(stream: &mut BoxStream, bytes: &[u8], wait: Duration, what: &str) -> DriverResult<()> {
+    use tokio::io::AsyncWriteExt;
+    let work = async {
+        stream.write_all(bytes).await?;
+        stream.flush().await
+    };
+    match tokio::time::timeout(wait, work).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(DriverError::from_io(&e, what)),
+        Err(_) => Err(DriverError::link(
+            LinkFailure::NoAnswer,
+            format!("{what}: the device does not take data (a write did not finish in {} ms)", wait.as_millis()),
+        )),
+    }
+}
+
 fn serial_error(e: &tokio_serial::Error, path: &str) -> DriverError {
     use tokio_serial::ErrorKind;
     match e.kind() {

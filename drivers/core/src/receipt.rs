@@ -10,6 +10,7 @@
 //! text lengths the device can print. Drivers may assume a validated receipt.
 
 use crate::money::{Money, Quantity};
+use crate::text::{self, Charset};
 use serde::{Deserialize, Serialize};
 
 /// Признак расчёта (tag 1054).
@@ -271,6 +272,115 @@ impl TaxSystem {
     }
 }
 
+/// Мера количества предмета расчёта (tag 2108, ФФД 1.2). The values are the tag's
+/// codes; goods sold by weight or volume must say their unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum MeasureUnit {
+    Piece,
+    Gram,
+    Kilogram,
+    Ton,
+    Centimeter,
+    Decimeter,
+    Meter,
+    SquareCentimeter,
+    SquareDecimeter,
+    SquareMeter,
+    Milliliter,
+    Liter,
+    CubicMeter,
+    KilowattHour,
+    Gigacalorie,
+    Day,
+    Hour,
+    Minute,
+    Second,
+    Kilobyte,
+    Megabyte,
+    Gigabyte,
+    Terabyte,
+    Other,
+}
+
+impl MeasureUnit {
+    /// The tag-2108 value.
+    pub fn code(self) -> u8 {
+        use MeasureUnit::*;
+        match self {
+            Piece => 0,
+            Gram => 10,
+            Kilogram => 11,
+            Ton => 12,
+            Centimeter => 20,
+            Decimeter => 21,
+            Meter => 22,
+            SquareCentimeter => 30,
+            SquareDecimeter => 31,
+            SquareMeter => 32,
+            Milliliter => 40,
+            Liter => 41,
+            CubicMeter => 42,
+            KilowattHour => 50,
+            Gigacalorie => 51,
+            Day => 70,
+            Hour => 71,
+            Minute => 72,
+            Second => 73,
+            Kilobyte => 80,
+            Megabyte => 81,
+            Gigabyte => 82,
+            Terabyte => 83,
+            Other => 255,
+        }
+    }
+
+    pub const ALL: [MeasureUnit; 24] = {
+        use MeasureUnit::*;
+        [
+            Piece, Gram, Kilogram, Ton, Centimeter, Decimeter, Meter, SquareCentimeter, SquareDecimeter, SquareMeter,
+            Milliliter, Liter, CubicMeter, KilowattHour, Gigacalorie, Day, Hour, Minute, Second, Kilobyte, Megabyte,
+            Gigabyte, Terabyte, Other,
+        ]
+    };
+
+    /// The short printed form («кг», «л»).
+    pub fn label_ru(self) -> &'static str {
+        use MeasureUnit::*;
+        match self {
+            Piece => "шт",
+            Gram => "г",
+            Kilogram => "кг",
+            Ton => "т",
+            Centimeter => "см",
+            Decimeter => "дм",
+            Meter => "м",
+            SquareCentimeter => "кв. см",
+            SquareDecimeter => "кв. дм",
+            SquareMeter => "кв. м",
+            Milliliter => "мл",
+            Liter => "л",
+            CubicMeter => "куб. м",
+            KilowattHour => "кВт*ч",
+            Gigacalorie => "Гкал",
+            Day => "сутки",
+            Hour => "час",
+            Minute => "мин",
+            Second => "с",
+            Kilobyte => "Кбайт",
+            Megabyte => "Мбайт",
+            Gigabyte => "Гбайт",
+            Terabyte => "Тбайт",
+            Other => "",
+        }
+    }
+
+    pub fn from_code(c: u8) -> Option<MeasureUnit> {
+        MeasureUnit::ALL.into_iter().find(|u| u.code() == c)
+    }
+}
+
 /// One line of the receipt (предмет расчёта).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -293,6 +403,9 @@ pub struct Item {
     /// Отдел (секция), 1..=16.
     #[serde(default = "dept_one")]
     pub department: u8,
+    /// Мера количества (tag 2108). Absent: the device's default (штуки).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measure_unit: Option<MeasureUnit>,
 }
 
 fn one() -> Quantity {
@@ -372,13 +485,39 @@ pub struct Limits {
     pub max_cashier_chars: usize,
     /// The largest sum the device's money fields hold (5 bytes binary or 5 bytes BCD).
     pub max_sum: Money,
+    /// The code page item names are printed in. Cashier names and customer contacts
+    /// travel as TLV strings in CP866 on both families.
+    pub item_charset: Charset,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        // The narrower of both families: ATOL's BCD5 sum holds 9 999 999 999 kopecks.
-        Limits { max_item_name_chars: 128, max_items: 100, max_cashier_chars: 64, max_sum: Money(9_999_999_999) }
+        // The narrower of both families: ATOL's BCD5 sum holds 9 999 999 999 kopecks,
+        // and CP866 is the narrower code page.
+        Limits {
+            max_item_name_chars: 128,
+            max_items: 100,
+            max_cashier_chars: 64,
+            max_sum: Money(9_999_999_999),
+            item_charset: Charset::Cp866,
+        }
     }
+}
+
+/// Checks a cash-in or cash-out sum against the model's limit (and so its wire field)
+/// before anything is sent: above zero, at most `limits.max_sum`.
+pub fn check_sum(sum: Money, limits: &Limits) -> Result<(), ValidationError> {
+    if sum.0 <= 0 {
+        return Err(invalid("request.sum_invalid", "Сумма должна быть больше нуля", "The sum must be above zero"));
+    }
+    if sum > limits.max_sum {
+        return Err(invalid(
+            "request.sum_too_large",
+            format!("Сумма {sum} ₽ больше, чем принимает ККТ (не больше {} ₽)", limits.max_sum),
+            format!("The sum {sum} exceeds what the register accepts (at most {})", limits.max_sum),
+        ));
+    }
+    Ok(())
 }
 
 /// Why a receipt cannot be fiscalised, found before talking to the device.
@@ -445,6 +584,13 @@ impl Receipt {
                     "receipt.item_name_control",
                     format!("Позиция {n}: в наименовании управляющие символы"),
                     format!("Item {n}: control characters in the name"),
+                ));
+            }
+            if let Err(u) = text::printable(&item.name, limits.item_charset) {
+                return Err(u.to_validation(
+                    "receipt.item_name_unprintable",
+                    &format!("Позиция {n}: наименование"),
+                    &format!("Item {n}: name"),
                 ));
             }
             if item.price.is_negative() || item.price > limits.max_sum {
@@ -515,6 +661,9 @@ impl Receipt {
             ));
         }
         if let Some(c) = &self.cashier {
+            if let Err(u) = text::printable(&c.name, Charset::Cp866) {
+                return Err(u.to_validation("receipt.cashier_unprintable", "Имя кассира", "Cashier name"));
+            }
             if c.name.chars().count() > limits.max_cashier_chars {
                 return Err(invalid(
                     "receipt.cashier_too_long",
@@ -534,6 +683,13 @@ impl Receipt {
         }
         if let Some(c) = &self.customer {
             if let Some(contact) = c.contact() {
+                if let Err(u) = text::printable(contact, Charset::Cp866) {
+                    return Err(u.to_validation(
+                        "receipt.customer_contact_unprintable",
+                        "Телефон или e-mail покупателя",
+                        "The customer's phone or e-mail",
+                    ));
+                }
                 if contact.chars().count() > 64 || contact.chars().any(|ch| ch.is_control()) {
                     return Err(invalid(
                         "receipt.customer_contact_invalid",
@@ -573,6 +729,7 @@ mod tests {
             payment_method: PaymentMethod::FullPayment,
             payment_object: PaymentObject::Service,
             department: 1,
+            measure_unit: None,
         }
     }
 
@@ -608,6 +765,43 @@ mod tests {
         assert_eq!(r.validate(&Limits::default()).unwrap_err().code, "receipt.payments_short");
         r.payments = vec![Payment { kind: PaymentType::Electronic, sum: Money(1001) }];
         assert_eq!(r.validate(&Limits::default()).unwrap_err().code, "receipt.non_cash_exceeds_total");
+    }
+
+    #[test]
+    fn unprintable_text_is_refused_naming_the_character() {
+        let mut r = Receipt {
+            operation: Operation::Sale,
+            items: vec![item("Стрижка 💅", 1000, VatRate::Vat22)],
+            payments: vec![Payment { kind: PaymentType::Cash, sum: Money(1000) }],
+            tax_system: TaxSystem::Osn,
+            cashier: None,
+            customer: None,
+        };
+        let e = r.validate(&Limits::default()).unwrap_err();
+        assert_eq!(e.code, "receipt.item_name_unprintable");
+        assert!(e.ru.contains("U+1F485") && e.en.contains("💅"), "{e:?}");
+        r.items[0].name = "«Стрижка» — мастер…".into();
+        r.validate(&Limits::default()).unwrap();
+        r.cashier = Some(Cashier { name: "Иванова 🌸".into(), inn: None });
+        assert_eq!(r.validate(&Limits::default()).unwrap_err().code, "receipt.cashier_unprintable");
+        r.cashier = None;
+        r.customer = Some(Customer { phone: None, email: Some("анна😀@mail.ru".into()) });
+        assert_eq!(r.validate(&Limits::default()).unwrap_err().code, "receipt.customer_contact_unprintable");
+    }
+
+    #[test]
+    fn cash_sums_are_checked_against_the_model_limit() {
+        let l = Limits::default();
+        assert_eq!(check_sum(Money(10_000_000_000_000), &l).unwrap_err().code, "request.sum_too_large");
+        assert_eq!(check_sum(Money(0), &l).unwrap_err().code, "request.sum_invalid");
+        check_sum(Money(9_999_999_999), &l).unwrap();
+    }
+
+    #[test]
+    fn measure_unit_is_accepted() {
+        let j = r#"{"name":"Яблоки","price":15000,"quantity":"0.75","measure_unit":"kilogram"}"#;
+        let it: Item = serde_json::from_str(j).unwrap();
+        assert_eq!(it.measure_unit.map(MeasureUnit::code), Some(11));
     }
 
     #[test]

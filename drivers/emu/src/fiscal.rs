@@ -80,6 +80,9 @@ pub struct ReceiptLine {
     pub department: u8,
     pub payment_method: u8,
     pub payment_object: u8,
+    /// Tag 2108 (мера количества), when the front-end received one for this line.
+    #[serde(default)]
+    pub measure_unit: Option<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -179,6 +182,9 @@ struct State {
     /// Every printed document, fiscal or not (Shtrih's operating register 152).
     documents_printed: u32,
     last_printed: Vec<String>,
+    /// The cashier (tag 1021) for the next shift document, sent before it is made.
+    #[serde(default)]
+    shift_cashier: Option<String>,
     /// The ФН document that the last copy printed was a copy of (for tests: a copy
     /// owed to a customer must be of that customer's receipt).
     #[serde(default)]
@@ -242,6 +248,7 @@ impl FiscalCore {
                 ofd_online: true,
                 documents_printed: 0,
                 last_printed: Vec::new(),
+                shift_cashier: None,
                 last_copy_of: None,
                 last_printed_document: None,
             },
@@ -616,7 +623,7 @@ impl FiscalCore {
         let drawer = self.state.registers.cash_in_drawer;
         self.state.registers = Registers { cash_in_drawer: drawer, ..Registers::default() };
         let doc = self.add_document(DocumentKind::ShiftOpen, None, None, Some(number));
-        let lines = printer::shift_open(&self.state.identity, &doc);
+        let lines = printer::with_cashier(printer::shift_open(&self.state.identity, &doc), self.state.shift_cashier.take());
         self.print(lines, true);
         self.commit();
         Ok(doc)
@@ -633,6 +640,7 @@ impl FiscalCore {
         self.state.shift.open = false;
         let doc = self.add_document(DocumentKind::ShiftClose, None, None, Some(number));
         let lines = printer::shift_report(&self.state.identity, &self.state.registers, number, Some(&doc), self.now());
+        let lines = printer::with_cashier(lines, self.state.shift_cashier.take());
         self.print(lines, true);
         self.commit();
         Ok(doc)
@@ -713,6 +721,21 @@ impl FiscalCore {
             self.state.paper = false;
             self.state.print_interrupted = true;
         }
+        self.commit();
+        Ok(())
+    }
+
+    /// The cashier (tag 1021) of the next shift document (open or close shift).
+    pub fn set_shift_cashier(&mut self, cashier: Option<String>) {
+        self.state.shift_cashier = cashier;
+        self.commit();
+    }
+
+    /// Tag 2108 for the last line of the open receipt.
+    pub fn set_last_line_measure_unit(&mut self, unit: u8) -> Result<(), CoreError> {
+        let r = self.state.receipt.as_mut().ok_or(CoreError::NoReceipt)?;
+        let line = r.lines.last_mut().ok_or(CoreError::BadParameter)?;
+        line.measure_unit = Some(unit);
         self.commit();
         Ok(())
     }
@@ -845,6 +868,7 @@ impl FiscalCore {
             department: 1,
             payment_method: 4,
             payment_object: 4,
+            measure_unit: None,
         };
         let closed = self.add_line(line).and_then(|_| {
             let mut payments = [Money::ZERO; 5];
@@ -899,6 +923,7 @@ mod tests {
             department: 1,
             payment_method: 4,
             payment_object: 4,
+            measure_unit: None,
         }
     }
 

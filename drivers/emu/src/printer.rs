@@ -41,7 +41,8 @@ pub fn receipt(id: &EmuIdentity, r: &OpenReceipt, doc: &FiscalDocument, change: 
     out.push(center(&r.operation.name_ru().to_uppercase()));
     for l in &r.lines {
         out.push(l.name.chars().take(WIDTH).collect());
-        out.push(pair(&format!("  {} x {}", l.quantity, l.price), &format!("={}", l.amount)));
+        let unit = l.measure_unit.and_then(kkm_core::MeasureUnit::from_code).map_or(String::new(), |u| format!(" {}", u.label_ru()));
+        out.push(pair(&format!("  {}{unit} x {}", l.quantity, l.price), &format!("={}", l.amount)));
         out.push(pair("  ", l.vat.label_ru()));
     }
     out.push(pair("ИТОГ", &format!("={}", r.total())));
@@ -61,6 +62,15 @@ pub fn receipt(id: &EmuIdentity, r: &OpenReceipt, doc: &FiscalDocument, change: 
     }
     out.extend(footer(id, doc));
     out
+}
+
+/// Adds "Кассир" before the footer (its last six lines) of a shift document.
+pub fn with_cashier(mut lines: Vec<String>, cashier: Option<String>) -> Vec<String> {
+    if let Some(c) = cashier {
+        let at = lines.len().saturating_sub(6);
+        lines.insert(at, pair("Кассир", &c));
+    }
+    lines
 }
 
 pub fn shift_open(id: &EmuIdentity, doc: &FiscalDocument) -> Vec<String> {

@@ -177,9 +177,14 @@ impl Writer {
     }
 }
 
+/// cp1251 bytes of a text: typographic characters mapped ([`kkm_core::text`]), any
+/// other character outside the code page written as '?', never as an HTML reference.
+/// The driver refuses such text before it gets here; this is the last line.
 pub fn cp1251(s: &str) -> Vec<u8> {
-    let (bytes, _, _) = encoding_rs::WINDOWS_1251.encode(s);
-    bytes.into_owned()
+    use kkm_core::text::{encode, Charset};
+    encode(s, Charset::Cp1251).unwrap_or_else(|_| {
+        s.chars().flat_map(|c| encode(&c.to_string(), Charset::Cp1251).unwrap_or_else(|_| vec![b'?'])).collect()
+    })
 }
 
 pub fn from_cp1251(b: &[u8]) -> String {
@@ -255,6 +260,12 @@ mod tests {
         assert!(r.u32().is_err());
         assert_eq!(r.u16().unwrap(), 0x0201);
         assert!(r.u8().is_err());
+    }
+
+    #[test]
+    fn no_html_references() {
+        assert_eq!(cp1251("Кофе ☕"), [0xCA, 0xEE, 0xF4, 0xE5, 0x20, b'?']);
+        assert!(!Writer::new().text("💅", 128).done().contains(&b'&'));
     }
 
     #[test]

@@ -4,9 +4,13 @@
 //! and the customer's contact, and FF45 to close it with the payments. Fiscal results
 //! come from the FF45 answer; shift documents are read back from the ФН with FF0A.
 //!
-//! The tax byte of FF46 is the row of the device's VAT table (table 6). Rows differ
-//! between units and firmware, so the driver reads the table once per connection and
-//! maps our rates by the row names. It never assumes an index.
+//! The tax byte of FF46 is a fixed code (see [`crate::commands::vat_code`]), chosen from
+//! the code set of the unit's model, which "get device type" (0xFC) reports once per
+//! connection.
+//!
+//! Passwords follow the vendor's protocol description: the ФН commands (FF01, FF02,
+//! FF03, FF09, FF0A, FF0C, FF39, FF40, FF41, FF42, FF45, FF4D) and the reports take the
+//! administrator's password; FF46, the classic commands and status take the operator's.
 
 use crate::codec::{self, from_cp1251, read_fn_datetime, Reader, ShtrihFields, Writer};
 use crate::commands::*;
@@ -26,15 +30,16 @@ pub struct ShtrihDriver {
     admin_password: u32,
     timing: Timing,
     link: Option<Link>,
-    /// (table row, rate), read from table 6 on first use per connection.
-    vat_rows: Option<Vec<(u8, VatRate)>>,
+    /// The model id from 0xFC, read on first use per connection.
+    model_id: Option<u8>,
 }
 
 fn proto(e: impl std::fmt::Display) -> DriverError {
     DriverError::Protocol(e.to_string())
 }
 
-/// Reads a rate from a VAT-table row name such as "НДС 22%" or "22/122".
+/// Reads a rate from a VAT-table row name such as "НДС 22%" or "22/122" (diagnostics
+/// of table 6; FF46 does not use the table).
 pub fn rate_from_label(label: &str) -> Option<VatRate> {
     let l: String = label.to_uppercase().chars().filter(|c| !c.is_whitespace()).collect();
     if l.contains("БЕЗ") || l.contains("NONE") {
@@ -71,11 +76,12 @@ impl ShtrihDriver {
             admin_password: 30,
             timing: Timing::default(),
             link: None,
-            vat_rows: None,
+            model_id: None,
         }
     }
 
-    /// Operator (cashier) and administrator passwords; both default to 30.
+    /// Operator (cashier) and administrator passwords; both default to 30, the system
+    /// administrator's factory password.
     pub fn with_passwords(mut self, operator: u32, admin: u32) -> ShtrihDriver {
         self.operator_password = operator;
         self.admin_password = admin;
@@ -101,7 +107,7 @@ impl ShtrihDriver {
         if self.link.is_none() {
             let stream = port::open(&self.port, self.baud, Duration::from_secs(5)).await?;
             self.link = Some(Link::new(stream, self.timing));
-            self.vat_rows = None;
+            self.model_id = None;
         }
         let Some(link) = self.link.as_mut() else { return Err(DriverError::Protocol("no link".into())) };
         let result = link.transact(&frame, answer_timeout(cmd)).await;
@@ -121,37 +127,21 @@ impl ShtrihDriver {
         }
     }
 
-    async fn vat_index(&mut self, rate: VatRate) -> DriverResult<u8> {
-        if self.vat_rows.is_none() {
-            let mut rows = Vec::new();
-            for row in 1..=VAT_TABLE_ROWS {
-                let params = self.admin().u8(VAT_TABLE).u16(row).u8(2).done();
-                match self.call(READ_TABLE, params).await {
-                    Ok(v) => {
-                        if let Some(rate) = rate_from_label(&from_cp1251(&v)) {
-                            rows.push((row as u8, rate));
-                        }
-                    }
-                    Err(e @ DriverError::Device { .. }) if row > 1 => {
-                        tracing::debug!("VAT table ends at row {row}: {e}");
-                        break;
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-            self.vat_rows = Some(rows);
+    /// The model id of the connected unit (0xFC), cached per connection.
+    async fn model_id(&mut self) -> DriverResult<u8> {
+        if let Some(m) = self.model_id {
+            return Ok(m);
         }
-        self.vat_rows
-            .as_ref()
-            .and_then(|rows| rows.iter().find(|(_, r)| *r == rate))
-            .map(|(i, _)| *i)
-            .ok_or_else(|| {
-                DriverError::Invalid(ValidationError {
-                    code: "device.vat_rate_missing",
-                    ru: format!("В таблице налогов ККТ нет ставки «{}»", rate.label_ru()),
-                    en: format!("The device's VAT table has no rate {}", rate.json_name()),
-                })
-            })
+        let t = self.call(DEVICE_TYPE, Vec::new()).await?;
+        let b = Reader::new(&t, "device type").bytes(6).map_err(proto)?;
+        self.model_id = Some(b[4]);
+        Ok(b[4])
+    }
+
+    /// The FF46 tax byte for a rate on this unit.
+    async fn vat_byte(&mut self, rate: VatRate) -> DriverResult<u8> {
+        let set = VatCodeSet::for_model(self.model_id().await?);
+        Ok(vat_code(rate, set))
     }
 
     async fn last_fiscal_result(&mut self) -> DriverResult<FiscalResult> {
@@ -160,8 +150,9 @@ impl ShtrihDriver {
         Ok(FiscalResult { document_number: d.number, fiscal_sign: d.fiscal_sign, datetime: d.datetime, shift_number: d.shift_number })
     }
 
-    async fn cash_register(&mut self, reg: u8) -> DriverResult<Money> {
-        let params = self.pw().u8(reg).done();
+    /// Reads a cash register; numbers above 255 are K-registers sent in two bytes.
+    async fn cash_register(&mut self, reg: u16) -> DriverResult<Money> {
+        let params = cash_register_params(self.operator_password, reg);
         let data = self.call(CASH_REGISTER, params).await?;
         let mut r = Reader::new(&data, "cash register");
         r.u8().map_err(proto)?;
@@ -178,35 +169,27 @@ impl ShtrihDriver {
 
     async fn add_items(&mut self, receipt: &Receipt, totals: &ReceiptTotals) -> DriverResult<()> {
         for (item, line) in receipt.items.iter().zip(&totals.lines) {
-            let tax = self.vat_index(item.vat).await?;
-            let params = self
-                .pw()
-                .u8(receipt.operation.code())
-                .quantity6(item.quantity)
-                .money(item.price)
-                .money(*line)
-                .bytes(&[0xFF; 5])
-                .u8(tax)
-                .u8(item.department)
-                .u8(item.payment_method.code())
-                .u8(item.payment_object.code())
-                .text(&item.name, 128)
-                .done();
+            let tax = self.vat_byte(item.vat).await?;
+            let params = operation_v2_params(self.operator_password, receipt.operation, item, *line, tax)?;
             self.call(OPERATION_V2, params).await?;
-        }
-        let mut tlvs: Vec<(u16, Vec<u8>)> = Vec::new();
-        if let Some(c) = &receipt.cashier {
-            tlvs.push((1021, encoding_rs::IBM866.encode(&c.name).0.into_owned()));
-            if let Some(inn) = &c.inn {
-                tlvs.push((1203, format!("{inn:<12}").into_bytes()));
+            if let Some(unit) = item.measure_unit {
+                // Tag 2108 bound to the operation just added ([V117] FF4D; [JPOS] sends
+                // 2108 as a one-byte value after the operation).
+                let params = self.admin().u16(2108).u16(1).u8(unit.code()).done();
+                self.call(FN_SEND_OPERATION_TLV, params).await?;
             }
         }
+        let mut tlvs = cashier_tlvs(receipt.cashier.as_ref())?;
         if let Some(contact) = receipt.customer.as_ref().and_then(|c| c.contact()) {
-            tlvs.push((1008, encoding_rs::IBM866.encode(contact).0.into_owned()));
+            tlvs.push((1008, tlv_text(contact, "receipt.customer_contact_unprintable", "Контакт покупателя", "Customer contact")?));
         }
+        self.send_tlvs(tlvs).await
+    }
+
+    async fn send_tlvs(&mut self, tlvs: Vec<(u16, Vec<u8>)>) -> DriverResult<()> {
         for (tag, mut value) in tlvs {
             value.truncate(200);
-            let params = self.pw().u16(tag).u16(value.len() as u16).bytes(&value).done();
+            let params = self.admin().u16(tag).u16(value.len() as u16).bytes(&value).done();
             self.call(FN_SEND_TLV, params).await?;
         }
         Ok(())
@@ -218,9 +201,9 @@ impl ShtrihDriver {
             let s = payment_slot(p.kind);
             slots[s] = slots[s].checked_add(p.sum).unwrap_or(slots[s]);
         }
-        let mut w = self.pw();
+        let mut w = self.admin();
         for s in slots {
-            w = w.money(s);
+            w = w.money(wire_sum(s)?);
         }
         w = w.u8(0); // rounding, kopecks
         for _ in 0..6 {
@@ -242,6 +225,156 @@ impl ShtrihDriver {
     }
 }
 
+impl ShtrihDriver {
+    /// The РНМ from the last registration totals (FF09); if the unit refuses FF09, the
+    /// long serial command (0x0F, not in [V117]); if that is refused too, empty.
+    async fn registration_number(&mut self) -> DriverResult<String> {
+        match self.call(FN_REGISTRATION_TOTALS, self.admin().done()).await {
+            Ok(d) => {
+                let mut r = Reader::new(&d, "registration totals");
+                r.bytes(5 + 12).map_err(proto)?;
+                return Ok(r.ascii(20).map_err(proto)?.trim().to_string());
+            }
+            Err(DriverError::Device { raw, .. }) => tracing::debug!("FF09 refused ({raw:#04x}); trying 0x0F"),
+            Err(e) => return Err(e),
+        }
+        match self.call(LONG_SERIAL, self.pw().done()).await {
+            Ok(ls) => {
+                let mut r = Reader::new(&ls, "long serial");
+                r.uint(7).map_err(proto)?;
+                let rnm = r.uint(7).map_err(proto)?;
+                Ok(if rnm == 0 { String::new() } else { format!("{rnm:016}") })
+            }
+            Err(DriverError::Device { .. }) => Ok(String::new()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The fields of 0x11 the driver uses. Offsets are within the answer after the error
+/// byte ([V117] 11h; [PYS] `handlers/commands.py` 0x11; [JPOS] `LongPrinterStatus`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FullStatus {
+    pub firmware: String,
+    pub clock: time::PrimitiveDateTime,
+    /// The factory number: low 4 bytes at offset 30, and where present ([V117] 11h,
+    /// answer of 50 bytes) the high word after the ИНН, at offset 46. `None` when the
+    /// unit reports it as not entered (all FF).
+    pub serial: Option<u64>,
+    pub inn: String,
+}
+
+impl FullStatus {
+    pub fn parse(data: &[u8]) -> Result<FullStatus, kkm_core::wire::Short> {
+        let mut r = Reader::new(data, "full status");
+        r.u8()?;
+        let fw = r.bytes(2)?.to_vec();
+        let build = r.u16()?;
+        r.bytes(18)?; // firmware date … FP date: up to the clock at offset 23
+        let d = r.bytes(6)?;
+        let clock = codec::datetime_from(d[2], d[1], d[0], d[3], d[4], d[5]);
+        r.u8()?;
+        let low = r.u32()?;
+        r.bytes(6)?; // last closed shift, free records, fiscalisations, remaining
+        let inn_raw = r.uint(6)?;
+        let high = if r.remaining() >= 2 { Some(r.u16()?) } else { None };
+        let serial = match (low, high) {
+            (0xFFFF_FFFF, _) => None,
+            (low, Some(h)) if h != 0xFFFF => Some((u64::from(h) << 32) | u64::from(low)),
+            (low, _) => Some(u64::from(low)),
+        };
+        let inn = if inn_raw == 0xFFFF_FFFF_FFFF {
+            String::new()
+        } else if inn_raw >= 10_000_000_000 {
+            format!("{inn_raw:012}")
+        } else {
+            format!("{inn_raw:010}")
+        };
+        Ok(FullStatus { firmware: format!("{}.{} build {build}", fw[0] as char, fw[1] as char), clock, serial, inn })
+    }
+}
+
+/// Parameters of 0x1A: password, then the register in one byte, or two for K-registers
+/// above 255 ([V117] 1Ah; [JPOS] `ReadCashRegister.encode`).
+pub fn cash_register_params(password: u32, reg: u16) -> Vec<u8> {
+    let w = Writer::new().u32(password);
+    if reg <= 0xFF {
+        w.u8(reg as u8).done()
+    } else {
+        w.u16(reg).done()
+    }
+}
+
+/// A sum for a 5-byte money field: refused, never wrapped, beyond the documented range.
+pub fn wire_sum(m: Money) -> DriverResult<Money> {
+    if (0..=MAX_WIRE_SUM).contains(&m.0) {
+        Ok(m)
+    } else {
+        Err(DriverError::Invalid(ValidationError {
+            code: "device.sum_out_of_range",
+            ru: format!("Сумма {m} ₽ не помещается в поле команды ККТ (0…{} ₽)", Money(MAX_WIRE_SUM)),
+            en: format!("The sum {m} does not fit the register's field (0…{})", Money(MAX_WIRE_SUM)),
+        }))
+    }
+}
+
+/// The parameters of FF46 for one item ([V117] FF46): operator password, operation
+/// (tag 1054), quantity (6 bytes, millionths), price, amount, tax sum (FF×5: not given),
+/// tax code, department, 1214, 1212, name (cp1251, at most 128 bytes).
+pub fn operation_v2_params(password: u32, op: Operation, item: &Item, amount: Money, tax: u8) -> DriverResult<Vec<u8>> {
+    let name = kkm_core::text::printable(&item.name, kkm_core::text::Charset::Cp1251)
+        .map_err(|u| DriverError::Invalid(u.to_validation("receipt.item_name_unprintable", "Наименование", "Item name")))?;
+    Ok(Writer::new()
+        .u32(password)
+        .u8(op.code())
+        .quantity6(item.quantity)
+        .money(wire_sum(item.price)?)
+        .money(wire_sum(amount)?)
+        .bytes(&[0xFF; 5])
+        .u8(tax)
+        .u8(item.department)
+        .u8(item.payment_method.code())
+        .u8(item.payment_object.code())
+        .text(&name, 128)
+        .done())
+}
+
+/// [V117] FF46 note 1: a line sum given in the command may differ from price × quantity
+/// by one kopeck at most; the unit refuses more. Checked for all lines before the first
+/// is sent, so a mismatch opens no receipt.
+pub fn check_line_sums(receipt: &Receipt, totals: &ReceiptTotals) -> DriverResult<()> {
+    for (i, (item, line)) in receipt.items.iter().zip(&totals.lines).enumerate() {
+        let computed = item.quantity.times(item.price).unwrap_or(Money(i64::MAX));
+        if (line.0 - computed.0).abs() > 1 {
+            let n = i + 1;
+            return Err(DriverError::Invalid(ValidationError {
+                code: "receipt.item_amount_mismatch",
+                ru: format!("Позиция {n}: сумма {line} ₽ отличается от цены × количество ({computed} ₽) больше чем на копейку; укажите цену со скидкой"),
+                en: format!("Item {n}: the amount {line} differs from price × quantity ({computed}) by more than one kopeck; give the discounted price"),
+            }));
+        }
+    }
+    Ok(())
+}
+
+/// A TLV string value in CP866 ([V117] FF0C; the project's captured TLVs), or the 422
+/// naming the character that cannot be encoded.
+fn tlv_text(s: &str, code: &'static str, ru: &str, en: &str) -> DriverResult<Vec<u8>> {
+    kkm_core::text::encode(s, kkm_core::text::Charset::Cp866).map_err(|u| DriverError::Invalid(u.to_validation(code, ru, en)))
+}
+
+/// Tags 1021 (cashier) and 1203 (cashier's ИНН, 12 characters) for a cashier.
+fn cashier_tlvs(cashier: Option<&Cashier>) -> DriverResult<Vec<(u16, Vec<u8>)>> {
+    let mut tlvs = Vec::new();
+    if let Some(c) = cashier {
+        tlvs.push((1021, tlv_text(&c.name, "receipt.cashier_unprintable", "Имя кассира", "Cashier name")?));
+        if let Some(inn) = &c.inn {
+            tlvs.push((1203, format!("{inn:<12}").into_bytes()));
+        }
+    }
+    Ok(tlvs)
+}
+
 #[async_trait]
 impl FiscalDriver for ShtrihDriver {
     fn profile(&self) -> &ModelProfile {
@@ -253,27 +386,21 @@ impl FiscalDriver for ShtrihDriver {
         let mut r = Reader::new(&t, "device type");
         let b = r.bytes(6).map_err(proto)?;
         let (model_id, model_name) = (u16::from(b[4]), from_cp1251(r.rest()));
+        self.model_id = Some(b[4]);
         let full = self.call(FULL_STATUS, self.pw().done()).await?;
-        let mut r = Reader::new(&full, "full status");
-        r.u8().map_err(proto)?;
-        let fw = r.bytes(2).map_err(proto)?;
-        let build = r.u16().map_err(proto)?;
-        r.bytes(35).map_err(proto)?; // from the firmware date up to the INN (offset 40), see the spec
-        let inn = r.uint(6).map_err(proto)?;
-        let ls = self.call(LONG_SERIAL, self.pw().done()).await?;
-        let mut r = Reader::new(&ls, "long serial");
-        let serial = r.uint(7).map_err(proto)?;
-        let rnm = r.uint(7).map_err(proto)?;
-        let fns = self.call(FN_SERIAL, self.pw().done()).await?;
+        let status = FullStatus::parse(&full).map_err(proto)?;
+        let fns = self.call(FN_SERIAL, self.admin().done()).await?;
+        let fn_serial = Reader::new(&fns, "fn serial").ascii(16).map_err(proto)?;
+        let rnm = self.registration_number().await?;
         Ok(DeviceIdentity {
             protocol: Some(ProtocolFamily::Shtrih),
             model_id,
             model_name,
-            firmware: format!("{}.{} build {build}", fw[0] as char, fw[1] as char),
-            serial: format!("{serial:016}"),
-            rnm: if rnm == 0 { String::new() } else { format!("{rnm:016}") },
-            inn: if inn >= 10_000_000_000 { format!("{inn:012}") } else { format!("{inn:010}") },
-            fn_serial: Reader::new(&fns, "fn serial").ascii(16).map_err(proto)?,
+            firmware: status.firmware,
+            serial: status.serial.map_or_else(|| "0".repeat(16), |s| format!("{s:016}")),
+            rnm,
+            inn: status.inn,
+            fn_serial,
         })
     }
 
@@ -285,11 +412,8 @@ impl FiscalDriver for ShtrihDriver {
         let mode = r.u8().map_err(proto)?;
         let submode = r.u8().map_err(proto)?;
         let full = self.call(FULL_STATUS, self.pw().done()).await?;
-        let mut r = Reader::new(&full, "full status");
-        r.bytes(23).map_err(proto)?; // the date and time start at offset 23
-        let d = r.bytes(6).map_err(proto)?;
-        let clock = codec::datetime_from(d[2], d[1], d[0], d[3], d[4], d[5]);
-        let sp = self.call(FN_SHIFT_PARAMS, self.pw().done()).await?;
+        let clock = FullStatus::parse(&full).map_err(proto)?.clock;
+        let sp = self.call(FN_SHIFT_PARAMS, self.admin().done()).await?;
         let mut r = Reader::new(&sp, "shift params");
         let open = r.u8().map_err(proto)? != 0;
         let shift_number = u32::from(r.u16().map_err(proto)?);
@@ -317,7 +441,7 @@ impl FiscalDriver for ShtrihDriver {
     }
 
     async fn fn_status(&mut self) -> DriverResult<FnStatus> {
-        let d = self.call(FN_STATUS, self.pw().done()).await?;
+        let d = self.call(FN_STATUS, self.admin().done()).await?;
         let mut r = Reader::new(&d, "FN status");
         let phase = FnPhase::from_code(r.u8().map_err(proto)?);
         let current_doc = r.u8().map_err(proto)?;
@@ -327,7 +451,7 @@ impl FiscalDriver for ShtrihDriver {
         read_fn_datetime(&mut r).map_err(proto)?;
         let serial = r.ascii(16).map_err(proto)?;
         let last = r.u32().map_err(proto)?;
-        let e = self.call(FN_EXPIRY, self.pw().done()).await?;
+        let e = self.call(FN_EXPIRY, self.admin().done()).await?;
         let mut r = Reader::new(&e, "FN expiry");
         let b = r.bytes(3).map_err(proto)?;
         let until = codec::datetime_from(b[0], b[1], b[2], 0, 0, 0).date();
@@ -343,7 +467,7 @@ impl FiscalDriver for ShtrihDriver {
     }
 
     async fn ofd_status(&mut self) -> DriverResult<OfdStatus> {
-        let d = self.call(FN_OFD_STATUS, self.pw().done()).await?;
+        let d = self.call(FN_OFD_STATUS, self.admin().done()).await?;
         let mut r = Reader::new(&d, "OFD status");
         r.bytes(2).map_err(proto)?;
         let count = u32::from(r.u16().map_err(proto)?);
@@ -357,7 +481,7 @@ impl FiscalDriver for ShtrihDriver {
     }
 
     async fn find_document(&mut self, number: u32) -> DriverResult<FiscalDocument> {
-        let d = self.call(FN_FIND_DOCUMENT, self.pw().u32(number).done()).await?;
+        let d = self.call(FN_FIND_DOCUMENT, self.admin().u32(number).done()).await?;
         let mut r = Reader::new(&d, "fiscal document");
         let kind = document_kind(r.u8().map_err(proto)?);
         let acked = r.u8().map_err(proto)? != 0;
@@ -377,15 +501,16 @@ impl FiscalDriver for ShtrihDriver {
     }
 
     async fn shift_totals(&mut self) -> DriverResult<ShiftTotals> {
-        let sp = self.call(FN_SHIFT_PARAMS, self.pw().done()).await?;
+        let sp = self.call(FN_SHIFT_PARAMS, self.admin().done()).await?;
         let shift_number = u32::from(Reader::new(&sp, "shift params").bytes(3).map_err(proto).map(|b| u16::from_le_bytes([b[1], b[2]]))?);
         let mut by_operation = Vec::new();
         let mut receipt_count = 0;
         for op in [Operation::Sale, Operation::Purchase, Operation::SaleReturn, Operation::PurchaseReturn] {
             let oi = operation_index(op);
             receipt_count += self.operating_register(OPREG_RECEIPTS_BASE + oi).await?;
-            for (pi, pay) in PaymentType::ALL.into_iter().enumerate() {
-                let sum = self.cash_register(REG_SALES_BASE + 4 * pi as u8 + oi).await?;
+            for pay in PaymentType::ALL {
+                let reg = payment_register(payment_type_number(pay), oi).ok_or_else(|| proto("payment register"))?;
+                let sum = self.cash_register(reg).await?;
                 if sum.0 != 0 {
                     by_operation.push(OperationTotals { operation: op, payment: pay, sum });
                 }
@@ -401,12 +526,25 @@ impl FiscalDriver for ShtrihDriver {
         })
     }
 
-    async fn open_shift(&mut self, _cashier: Option<&Cashier>) -> DriverResult<FiscalResult> {
+    async fn open_shift(&mut self, cashier: Option<&Cashier>) -> DriverResult<FiscalResult> {
+        // With a cashier: FF41 starts the shift document, FF0C adds 1021/1203, E0 makes
+        // it ([V117] FF41, FF0C, E0; [JPOS] `beginFiscalDay` does the same).
+        let tlvs = cashier_tlvs(cashier)?;
+        if !tlvs.is_empty() {
+            self.call(FN_START_SHIFT_OPEN, self.admin().done()).await?;
+            self.send_tlvs(tlvs).await?;
+        }
         self.call(OPEN_SHIFT, self.pw().done()).await?;
         self.last_fiscal_result().await
     }
 
-    async fn close_shift(&mut self, _cashier: Option<&Cashier>) -> DriverResult<FiscalResult> {
+    async fn close_shift(&mut self, cashier: Option<&Cashier>) -> DriverResult<FiscalResult> {
+        // FF42, FF0C, then the Z-report ([V117] FF42; [JPOS] `printZReport`).
+        let tlvs = cashier_tlvs(cashier)?;
+        if !tlvs.is_empty() {
+            self.call(FN_START_SHIFT_CLOSE, self.admin().done()).await?;
+            self.send_tlvs(tlvs).await?;
+        }
         self.call(Z_REPORT, self.admin().done()).await?;
         self.last_fiscal_result().await
     }
@@ -416,19 +554,20 @@ impl FiscalDriver for ShtrihDriver {
     }
 
     async fn cash_in(&mut self, sum: Money) -> DriverResult<()> {
-        self.call(CASH_IN, self.pw().money(sum).done()).await.map(|_| ())
+        kkm_core::check_sum(sum, &self.profile.limits)?;
+        self.call(CASH_IN, self.pw().money(wire_sum(sum)?).done()).await.map(|_| ())
     }
 
     async fn cash_out(&mut self, sum: Money) -> DriverResult<()> {
-        self.call(CASH_OUT, self.pw().money(sum).done()).await.map(|_| ())
+        kkm_core::check_sum(sum, &self.profile.limits)?;
+        self.call(CASH_OUT, self.pw().money(wire_sum(sum)?).done()).await.map(|_| ())
     }
 
     async fn fiscalize_with(&mut self, receipt: &Receipt, before_close: BeforeClose<'_>) -> DriverResult<FiscalResult> {
         let totals = receipt.validate(&self.profile.limits)?;
-        // Map every rate before anything is sent, so a missing rate opens no receipt.
-        for item in &receipt.items {
-            self.vat_index(item.vat).await?;
-        }
+        check_line_sums(receipt, &totals)?;
+        // Learn the unit's VAT code set before anything that opens a receipt is sent.
+        self.model_id().await?;
         let outcome = match self.add_items(receipt, &totals).await {
             Ok(()) => self.close_receipt(receipt, before_close).await,
             Err(e) => Err(e),
@@ -466,7 +605,9 @@ impl FiscalDriver for ShtrihDriver {
 
     async fn print_text(&mut self, lines: &[String]) -> DriverResult<()> {
         for line in lines {
-            let params = self.pw().u8(0x02).text_fixed(line, 40).done();
+            let printable = kkm_core::text::printable(line, kkm_core::text::Charset::Cp1251)
+                .map_err(|u| DriverError::Invalid(u.to_validation("print.text_unprintable", "Текст", "Text")))?;
+            let params = self.pw().u8(0x02).text_fixed(&printable, 40).done();
             self.call(PRINT_STRING, params).await?;
         }
         Ok(())

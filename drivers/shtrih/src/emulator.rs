@@ -11,6 +11,7 @@ use crate::commands::*;
 use async_trait::async_trait;
 use kkm_core::port::BoxStream;
 use kkm_core::{Money, Operation, PaymentType, Quantity, ShiftState, VatRate};
+use std::sync::Mutex;
 use kkm_emu::listen::LinkOutcome;
 use kkm_emu::{AnswerFault, CoreError, Emulator, FiscalCore, Op, ReceiptLine, RequestFault, WireDevice};
 use std::sync::Arc;
@@ -18,11 +19,23 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// An emulated Shtrih-protocol register.
+///
+/// Written from `protocol-specs/shtrih-m.md` (its conformance table names the source
+/// of every layout and behaviour here), not from the driver.
 pub struct ShtrihEmulator {
     model_id: u8,
     name: &'static str,
-    /// Table 6 as this unit has it: row n (1-based) is `vat_table[n-1]`.
+    /// Table 6 as this unit has it: row n (1-based) is `vat_table[n-1]`. Only the
+    /// classic commands (tax groups 1…4) and table reads use it; FF46 takes a code.
     vat_table: [VatRate; 10],
+    /// A shift document started by FF41/FF42 that E0/41h will make.
+    shift_doc: Mutex<ShiftDoc>,
+}
+
+#[derive(Default)]
+struct ShiftDoc {
+    started: bool,
+    cashier: Option<String>,
 }
 
 impl ShtrihEmulator {
@@ -42,6 +55,7 @@ impl ShtrihEmulator {
                 VatRate::Vat5_105,
                 VatRate::Vat7_107,
             ],
+            shift_doc: Mutex::new(ShiftDoc::default()),
         }
     }
 }
@@ -63,8 +77,15 @@ pub fn classify(cmd: u16) -> Op {
         X_REPORT => Op::XReport,
         CASH_IN => Op::CashIn,
         CASH_OUT => Op::CashOut,
-        OPERATION_V2 | FN_SEND_TLV => Op::ReceiptItem,
-        CLOSE_RECEIPT_V2 => Op::ReceiptClose,
+        FN_REGISTRATION_TOTALS | FN_UNCONFIRMED_COUNT | SUBTOTAL | BEEP => Op::Query,
+        OPEN_RECEIPT => Op::ReceiptItem,
+        FEED => Op::Print,
+        FN_START_SHIFT_OPEN => Op::OpenShift,
+        FN_START_SHIFT_CLOSE => Op::CloseShift,
+        OPERATION_V2 | FN_SEND_TLV | FN_SEND_OPERATION_TLV | SALE | SALE_RETURN | PURCHASE | PURCHASE_RETURN => {
+            Op::ReceiptItem
+        }
+        CLOSE_RECEIPT_V2 | CLOSE_RECEIPT => Op::ReceiptClose,
         CANCEL_RECEIPT => Op::ReceiptCancel,
         PRINT_STRING | CUT | OPEN_DRAWER | REPEAT_DOCUMENT | CONTINUE_PRINT => Op::Print,
         _ => Op::Other,
@@ -87,8 +108,8 @@ pub fn core_error_code(e: CoreError) -> u8 {
         CoreError::ZeroTotal => 0x8E,
         CoreError::BadParameter => 0x33,
         CoreError::DocumentNotFound => 0x08,
-        CoreError::OfdBlocked => 0x15,
-        CoreError::FnExpired => 0x05,
+        CoreError::OfdBlocked => 0x14, // ФН 1.2 ([V117], [FNS])
+        CoreError::FnExpired => 0x05, // «параметры не соответствуют сроку жизни ФН»
         CoreError::Overflow => 0x48,
     }
 }
@@ -99,14 +120,42 @@ fn bad<T>(_: T) -> u8 {
     0x33
 }
 
-fn password_ok(r: &mut Reader, admin: bool) -> Result<(), u8> {
+/// Who a command wants ([V117]: each command names its password).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// "Пароль оператора": any of the 30 operators.
+    Operator,
+    /// "Пароль администратора или системного администратора": 29 or 30 (X, Z).
+    Admin,
+    /// "Пароль системного администратора": 30 (ФН commands, FF45, tables).
+    SysAdmin,
+}
+
+/// The factory passwords ([V117] conventions; [PYS] `Device` defaults: cashier 1,
+/// administrator 30): operator n (1…28) has password n, the administrator 29, the
+/// system administrator 30. Returns the operator's number for the answer.
+fn password_ok(r: &mut Reader, role: Role) -> Result<u8, u8> {
     let pw = r.u32().map_err(bad)?;
-    let ok = if admin { pw == 29 || pw == 30 } else { (1..=30).contains(&pw) };
+    let ok = match role {
+        Role::Operator => (1..=30).contains(&pw),
+        Role::Admin => pw == 29 || pw == 30,
+        Role::SysAdmin => pw == 30,
+    };
     if ok {
-        Ok(())
+        Ok(pw as u8)
     } else {
         Err(0x4F)
     }
+}
+
+/// A 5-byte sum within the documented range ([V117] 50h/80h/85h: 0…9 999 999 999);
+/// beyond it the request is refused (error code unconfirmed: 0x33).
+fn sum_field(r: &mut Reader) -> Result<Money, u8> {
+    let v = r.uint(5).map_err(bad)?;
+    if v > MAX_WIRE_SUM as u64 {
+        return Err(0x33);
+    }
+    Ok(Money(v as i64))
 }
 
 fn digits_value(s: &str) -> u64 {
@@ -149,14 +198,15 @@ impl ShtrihEmulator {
     fn execute(&self, core: &mut FiscalCore, cmd: u16, params: &[u8]) -> Outcome {
         let mut r = Reader::new(params, "request");
         let now = core.now();
+        let vat_set = VatCodeSet::for_model(self.model_id);
         match cmd {
             DEVICE_TYPE => Ok(Writer::new().u8(0).u8(0).u8(1).u8(16).u8(self.model_id).u8(0).text(self.name, 64).done()),
             SHORT_STATUS => {
-                password_ok(&mut r, false)?;
+                let op = password_ok(&mut r, Role::Operator)?;
                 let (mode, submode) = Self::mode(core);
                 let ops = core.receipt().map_or(0, |x| x.lines.len() as u16);
                 Ok(Writer::new()
-                    .u8(30)
+                    .u8(op)
                     .u16(Self::flags(core))
                     .u8(mode)
                     .u8(submode)
@@ -170,14 +220,14 @@ impl ShtrihEmulator {
                     .done())
             }
             FULL_STATUS => {
-                password_ok(&mut r, false)?;
+                let op = password_ok(&mut r, Role::Operator)?;
                 let (mode, submode) = Self::mode(core);
                 let id = core.identity();
                 let serial = digits_value(&id.reported_serial());
                 let inn = digits_value(&id.inn);
                 let closed_shift = if core.shift().open { core.shift().number.saturating_sub(1) } else { core.shift().number };
                 Ok(Writer::new()
-                    .u8(30)
+                    .u8(op)
                     .bytes(b"A4")
                     .u16(2024)
                     .bytes(&[1, 6, 24])
@@ -193,21 +243,17 @@ impl ShtrihEmulator {
                     .bytes(&[now.day(), u8::from(now.month()), (now.year() % 100) as u8])
                     .bytes(&[now.hour(), now.minute(), now.second()])
                     .u8(0)
-                    .uint(serial, 4)
+                    .uint(serial & 0xFFFF_FFFF, 4)
                     .u16(closed_shift as u16)
                     .u16(2000)
                     .u8(1)
                     .u8(11)
                     .uint(inn, 6)
+                    .u16((serial >> 32) as u16)
                     .done())
             }
-            LONG_SERIAL => {
-                password_ok(&mut r, false)?;
-                let id = core.identity();
-                Ok(Writer::new().uint(digits_value(&id.reported_serial()), 7).uint(digits_value(&id.rnm), 7).done())
-            }
             READ_TABLE => {
-                password_ok(&mut r, true)?;
+                password_ok(&mut r, Role::SysAdmin)?;
                 let (table, row, field) = (r.u8().map_err(bad)?, r.u16().map_err(bad)?, r.u8().map_err(bad)?);
                 let rate = usize::from(row).checked_sub(1).and_then(|i| self.vat_table.get(i));
                 match (table, rate, field) {
@@ -220,26 +266,34 @@ impl ShtrihEmulator {
                 }
             }
             CASH_REGISTER => {
-                password_ok(&mut r, false)?;
-                let reg = r.u8().map_err(bad)?;
+                let op = password_ok(&mut r, Role::Operator)?;
+                // One byte, or two for the K-registers above 255 ([V117] 1Ah).
+                let reg = match r.remaining() {
+                    1 => u16::from(r.u8().map_err(bad)?),
+                    2 => r.u16().map_err(bad)?,
+                    _ => return Err(0x33),
+                };
                 let regs = core.registers();
                 let value = match reg {
                     REG_CASH_IN_DRAWER => regs.cash_in_drawer,
                     REG_CASH_INS => regs.cash_ins,
                     REG_CASH_OUTS => regs.cash_outs,
-                    n if (REG_SALES_BASE..REG_SALES_BASE + 20).contains(&n) => {
-                        let k = n - REG_SALES_BASE;
-                        let (pay, op) = (usize::from(k / 4), k % 4);
-                        let op = [Operation::Sale, Operation::Purchase, Operation::SaleReturn, Operation::PurchaseReturn]
-                            [usize::from(op)];
-                        core.sum(op, PaymentType::ALL[pay])
-                    }
-                    _ => Money::ZERO,
+                    n => match register_payment(n) {
+                        Some((ptype, oi)) => {
+                            let op = [Operation::Sale, Operation::Purchase, Operation::SaleReturn, Operation::PurchaseReturn]
+                                [usize::from(oi)];
+                            PaymentType::ALL
+                                .into_iter()
+                                .find(|p| payment_type_number(*p) == ptype)
+                                .map_or(Money::ZERO, |p| core.sum(op, p))
+                        }
+                        None => Money::ZERO,
+                    },
                 };
-                Ok(Writer::new().u8(30).uint(value.0.max(0) as u64, 6).done())
+                Ok(Writer::new().u8(op).uint(value.0.max(0) as u64, 6).done())
             }
             OPERATING_REGISTER => {
-                password_ok(&mut r, false)?;
+                let op = password_ok(&mut r, Role::Operator)?;
                 let reg = r.u8().map_err(bad)?;
                 let regs = core.registers();
                 let value = match reg {
@@ -252,55 +306,89 @@ impl ShtrihEmulator {
                     154 => regs.cash_out_count,
                     _ => 0,
                 };
-                Ok(Writer::new().u8(30).u16(value as u16).done())
+                Ok(Writer::new().u8(op).u16(value as u16).done())
             }
-            OPEN_SHIFT => {
-                password_ok(&mut r, false)?;
-                core.open_shift().map(|_| Vec::new()).map_err(core_error_code)
-            }
-            Z_REPORT => {
-                password_ok(&mut r, true)?;
-                core.close_shift().map(|_| Vec::new()).map_err(core_error_code)
-            }
-            X_REPORT => {
-                password_ok(&mut r, true)?;
-                core.x_report().map(|_| Vec::new()).map_err(core_error_code)
-            }
-            CASH_IN | CASH_OUT => {
-                password_ok(&mut r, false)?;
-                let sum = r.money().map_err(bad)?;
-                let n = if cmd == CASH_IN { core.cash_in(sum) } else { core.cash_out(sum) }.map_err(core_error_code)?;
-                Ok(Writer::new().u8(30).u16(n as u16).done())
-            }
-            CANCEL_RECEIPT => {
-                password_ok(&mut r, false)?;
-                core.cancel_receipt().map(|_| Vec::new()).map_err(core_error_code)
-            }
-            CONTINUE_PRINT => {
-                password_ok(&mut r, false)?;
-                core.continue_print().map(|_| Vec::new()).map_err(core_error_code)
-            }
-            REPEAT_DOCUMENT => {
-                password_ok(&mut r, false)?;
-                core.print_copy().map(|_| Vec::new()).map_err(core_error_code)
-            }
-            PRINT_STRING => {
-                password_ok(&mut r, false)?;
-                r.u8().map_err(bad)?;
-                let text = codec::from_cp1251(r.rest());
-                core.print_text(vec![text]).map(|_| Vec::new()).map_err(core_error_code)
-            }
-            CUT | OPEN_DRAWER => {
-                password_ok(&mut r, false)?;
+            FN_START_SHIFT_OPEN | FN_START_SHIFT_CLOSE => {
+                password_ok(&mut r, Role::SysAdmin)?;
+                if core.receipt().is_some() {
+                    return Err(0x4A);
+                }
+                let open = core.shift().open;
+                match (cmd, open) {
+                    (FN_START_SHIFT_OPEN, true) => return Err(0x3C),
+                    (FN_START_SHIFT_CLOSE, false) => return Err(0x3D),
+                    _ => {}
+                }
+                let mut doc = self.shift_doc.lock().unwrap_or_else(|e| e.into_inner());
+                *doc = ShiftDoc { started: true, cashier: None };
                 Ok(Vec::new())
             }
+            OPEN_SHIFT => {
+                password_ok(&mut r, Role::Operator)?;
+                let cashier = self.take_shift_doc();
+                core.set_shift_cashier(cashier);
+                let made = core.open_shift().map(|_| Vec::new()).map_err(core_error_code);
+                if made.is_err() {
+                    core.set_shift_cashier(None);
+                }
+                made
+            }
+            Z_REPORT => {
+                let op = password_ok(&mut r, Role::Admin)?;
+                let cashier = self.take_shift_doc();
+                core.set_shift_cashier(cashier);
+                let made = core.close_shift().map(|_| vec![op]).map_err(core_error_code);
+                if made.is_err() {
+                    core.set_shift_cashier(None);
+                }
+                made
+            }
+            X_REPORT => {
+                let op = password_ok(&mut r, Role::Admin)?;
+                core.x_report().map(|_| vec![op]).map_err(core_error_code)
+            }
+            CASH_IN | CASH_OUT => {
+                let op = password_ok(&mut r, Role::Operator)?;
+                let sum = sum_field(&mut r)?;
+                let n = if cmd == CASH_IN { core.cash_in(sum) } else { core.cash_out(sum) }.map_err(core_error_code)?;
+                Ok(Writer::new().u8(op).u16(n as u16).done())
+            }
+            CANCEL_RECEIPT => {
+                let op = password_ok(&mut r, Role::Operator)?;
+                core.cancel_receipt().map(|_| vec![op]).map_err(core_error_code)
+            }
+            CONTINUE_PRINT => {
+                let op = password_ok(&mut r, Role::Operator)?;
+                core.continue_print().map(|_| vec![op]).map_err(core_error_code)
+            }
+            REPEAT_DOCUMENT => {
+                let op = password_ok(&mut r, Role::Operator)?;
+                core.print_copy().map(|_| vec![op]).map_err(core_error_code)
+            }
+            PRINT_STRING => {
+                let op = password_ok(&mut r, Role::Operator)?;
+                r.u8().map_err(bad)?;
+                let text = codec::from_cp1251(r.rest());
+                core.print_text(vec![text]).map(|_| vec![op]).map_err(core_error_code)
+            }
+            CUT | OPEN_DRAWER => {
+                let op = password_ok(&mut r, Role::Operator)?;
+                Ok(vec![op])
+            }
             FN_STATUS => {
-                password_ok(&mut r, false)?;
+                password_ok(&mut r, Role::SysAdmin)?;
                 let id = core.identity();
                 let dt = core.last_document().map_or(now, |d| d.datetime);
+                let current = if core.receipt().is_some() {
+                    0x04
+                } else if self.shift_doc.lock().map(|d| d.started).unwrap_or(false) {
+                    if core.shift().open { 0x08 } else { 0x02 }
+                } else {
+                    0x00
+                };
                 Ok(Writer::new()
                     .u8(0x03)
-                    .u8(u8::from(core.receipt().is_some()))
+                    .u8(current)
                     .u8(0)
                     .u8(u8::from(core.shift().open))
                     .u8(0)
@@ -310,16 +398,30 @@ impl ShtrihEmulator {
                     .done())
             }
             FN_SERIAL => {
-                password_ok(&mut r, false)?;
+                password_ok(&mut r, Role::SysAdmin)?;
                 Ok(Writer::new().text_fixed(&core.identity().fn_serial, 16).done())
             }
             FN_EXPIRY => {
-                password_ok(&mut r, false)?;
+                password_ok(&mut r, Role::SysAdmin)?;
                 let d = core.identity().fn_valid_until;
                 Ok(Writer::new().bytes(&[(d.year() % 100) as u8, u8::from(d.month()), d.day()]).u8(11).u8(1).done())
             }
+            FN_REGISTRATION_TOTALS => {
+                password_ok(&mut r, Role::SysAdmin)?;
+                let reg = core.document(1).map_err(core_error_code)?;
+                let id = core.identity();
+                Ok(Writer::new()
+                    .bytes(&codec::fn_datetime_bytes(&reg.datetime))
+                    .text_fixed(&id.inn, 12)
+                    .text_fixed(&id.rnm, 20)
+                    .u8(0x02)
+                    .u8(0)
+                    .u32(reg.number)
+                    .u32(reg.fiscal_sign)
+                    .done())
+            }
             FN_FIND_DOCUMENT => {
-                password_ok(&mut r, false)?;
+                password_ok(&mut r, Role::SysAdmin)?;
                 let n = r.u32().map_err(bad)?;
                 let d = core.document(n).map_err(core_error_code)?;
                 let mut w = Writer::new()
@@ -344,7 +446,7 @@ impl ShtrihEmulator {
                 Ok(w.done())
             }
             FN_OFD_STATUS => {
-                password_ok(&mut r, false)?;
+                password_ok(&mut r, Role::SysAdmin)?;
                 let (count, first) = core.ofd_unsent();
                 let (n, dt) = first.map_or((0, now), |d| (d.number, d.datetime));
                 Ok(Writer::new()
@@ -356,15 +458,15 @@ impl ShtrihEmulator {
                     .done())
             }
             FN_SHIFT_PARAMS => {
-                password_ok(&mut r, false)?;
+                password_ok(&mut r, Role::SysAdmin)?;
                 let s = core.shift();
                 Ok(Writer::new().u8(u8::from(s.open)).u16(s.number as u16).u16(core.registers().receipt_count as u16).done())
             }
             OPERATION_V2 => {
-                password_ok(&mut r, false)?;
+                password_ok(&mut r, Role::Operator)?;
                 let op = Operation::from_code(r.u8().map_err(bad)?).ok_or(0x33)?;
                 let quantity = r.quantity6().map_err(bad)?;
-                let price = r.money().map_err(bad)?;
+                let price = sum_field(&mut r)?;
                 let amount_raw = r.uint(5).map_err(bad)?;
                 r.uint(5).map_err(bad)?;
                 let tax = r.u8().map_err(bad)?;
@@ -372,26 +474,98 @@ impl ShtrihEmulator {
                 let payment_method = r.u8().map_err(bad)?;
                 let payment_object = r.u8().map_err(bad)?;
                 let name = codec::from_cp1251(r.rest());
-                let vat = *usize::from(tax).checked_sub(1).and_then(|i| self.vat_table.get(i)).ok_or(0x33)?;
+                // The tax byte is a code ([JPOS] getVatCodeShtrih); anything else is refused.
+                let vat = vat_from_code(tax, vat_set).ok_or(0x33)?;
+                let computed = Quantity(quantity.0).times(price).ok_or(0x48)?;
                 let amount = if amount_raw == 0xFF_FFFF_FFFF {
-                    Quantity(quantity.0).times(price).ok_or(0x48)?
+                    computed
+                } else if amount_raw > MAX_WIRE_SUM as u64 || (amount_raw as i64 - computed.0).abs() > 1 {
+                    // [V117] FF46 note 1: a given sum may differ from price × quantity
+                    // by at most one kopeck.
+                    return Err(0x33);
                 } else {
                     Money(amount_raw as i64)
                 };
-                match core.receipt() {
-                    None => core.open_receipt(op).map_err(core_error_code)?,
-                    Some(open) if open.operation != op => return Err(0x49),
-                    Some(_) => {}
-                }
-                let line = ReceiptLine { name, price, quantity, amount, vat, department, payment_method, payment_object };
-                core.add_line(line).map(|_| Vec::new()).map_err(core_error_code)
+                self.add_line(core, op, ReceiptLine {
+                    name,
+                    price,
+                    quantity,
+                    amount,
+                    vat,
+                    department,
+                    payment_method,
+                    payment_object,
+                    measure_unit: None,
+                })
+                .map(|_| Vec::new())
             }
-            FN_SEND_TLV => {
-                password_ok(&mut r, false)?;
+            SALE | SALE_RETURN | PURCHASE | PURCHASE_RETURN => {
+                let opn = password_ok(&mut r, Role::Operator)?;
+                // [V117] 80h–83h: quantity(5, thousandths), price(5), department, 4 tax
+                // groups, text (cp1251).
+                let quantity = Quantity(r.uint(5).map_err(bad)? as i64);
+                let price = sum_field(&mut r)?;
+                let department = r.u8().map_err(bad)?;
+                let taxes = r.bytes(4).map_err(bad)?.to_vec();
+                let name = codec::from_cp1251(r.rest());
+                if quantity.0 <= 0 || quantity.0 > 9_999_999_999 {
+                    return Err(0x33);
+                }
+                // The first non-zero group names the rate (table 6 row 1…4); no group:
+                // без НДС (unconfirmed).
+                let vat = match taxes.iter().find(|t| **t != 0) {
+                    None => VatRate::NoVat,
+                    Some(g @ 1..=4) => self.vat_table[usize::from(*g) - 1],
+                    Some(_) => return Err(0x33),
+                };
+                let op = match cmd {
+                    SALE => Operation::Sale,
+                    SALE_RETURN => Operation::SaleReturn,
+                    PURCHASE => Operation::Purchase,
+                    _ => Operation::PurchaseReturn,
+                };
+                let amount = quantity.times(price).filter(|a| a.0 <= MAX_WIRE_SUM).ok_or(0x48)?;
+                // Payment method and subject: full payment (4), commodity (1)
+                // (unconfirmed: a unit takes them from its tables).
+                let line = ReceiptLine {
+                    name,
+                    price,
+                    quantity,
+                    amount,
+                    vat,
+                    department,
+                    payment_method: 4,
+                    payment_object: 1,
+                    measure_unit: None,
+                };
+                self.add_line(core, op, line).map(|_| vec![opn])
+            }
+            FN_SEND_TLV | FN_SEND_OPERATION_TLV => {
+                password_ok(&mut r, Role::SysAdmin)?;
                 let tag = r.u16().map_err(bad)?;
                 let len = r.u16().map_err(bad)?;
                 let value = r.bytes(usize::from(len)).map_err(bad)?;
+                if cmd == FN_SEND_OPERATION_TLV {
+                    return match (tag, value) {
+                        (2108, [unit]) if kkm_core::MeasureUnit::from_code(*unit).is_some() => {
+                            core.set_last_line_measure_unit(*unit).map(|_| Vec::new()).map_err(core_error_code)
+                        }
+                        (2108, _) => Err(0x33),
+                        _ => core.receipt().map(|_| Vec::new()).ok_or(0x55),
+                    };
+                }
                 let text = encoding_rs::IBM866.decode(value).0.trim().to_string();
+                if core.receipt().is_none() {
+                    // Outside a receipt a TLV belongs to a started shift document.
+                    let mut doc = self.shift_doc.lock().unwrap_or_else(|e| e.into_inner());
+                    if !doc.started {
+                        return Err(0x02);
+                    }
+                    if tag == 1021 {
+                        doc.cashier = Some(text);
+                    }
+                    return Ok(Vec::new());
+                }
                 match tag {
                     1021 => core.set_receipt_attribute(Some(text), None),
                     1008 => core.set_receipt_attribute(None, Some(text)),
@@ -401,33 +575,109 @@ impl ShtrihEmulator {
                 .map_err(core_error_code)
             }
             CLOSE_RECEIPT_V2 => {
-                password_ok(&mut r, false)?;
+                password_ok(&mut r, Role::SysAdmin)?;
                 let mut slots = [Money::ZERO; 16];
                 for s in &mut slots {
-                    *s = r.money().map_err(bad)?;
+                    *s = sum_field(&mut r)?;
                 }
                 let mut payments = [Money::ZERO; 5];
                 for (i, p) in PaymentType::ALL.into_iter().enumerate() {
                     payments[i] = slots[payment_slot(p)];
                 }
-                if core.receipt().is_none() {
-                    return Err(0x55);
-                }
-                core.set_payments(payments).map_err(core_error_code)?;
-                match core.close_receipt() {
-                    Ok((doc, change)) => Ok(Writer::new()
+                // Slots 3–13 reach the ФН as electronic payment ([V117] FF45 note).
+                let others: i64 = slots[2..13].iter().map(|m| m.0).sum();
+                payments[1] = Money(payments[1].0 + others);
+                self.close(core, payments).map(|(change, doc)| {
+                    Writer::new()
                         .money(change)
                         .u32(doc.number)
                         .u32(doc.fiscal_sign)
                         .bytes(&codec::fn_datetime_bytes(&doc.datetime))
-                        .done()),
-                    Err(e) => {
-                        let _ = core.set_payments([Money::ZERO; 5]);
-                        Err(core_error_code(e))
-                    }
+                        .done()
+                })
+            }
+            CLOSE_RECEIPT => {
+                let op = password_ok(&mut r, Role::Operator)?;
+                // [V117] 85h: cash, payment types 2–4 (5 bytes each), discount (2,
+                // signed, hundredths of a percent), 4 tax groups, text.
+                let cash = sum_field(&mut r)?;
+                let mut others = 0i64;
+                for _ in 0..3 {
+                    others += sum_field(&mut r)?.0;
                 }
+                let discount = r.u16().map_err(bad)?;
+                r.bytes(4).map_err(bad)?;
+                if discount != 0 {
+                    // The emulator does not model receipt discounts.
+                    return Err(0x33);
+                }
+                let payments = [cash, Money(others), Money::ZERO, Money::ZERO, Money::ZERO];
+                self.close(core, payments).map(|(change, _)| Writer::new().u8(op).money(change).done())
+            }
+            BEEP => Ok(vec![password_ok(&mut r, Role::Operator)?]),
+            FEED => {
+                let op = password_ok(&mut r, Role::Operator)?;
+                let (_flags, lines) = (r.u8().map_err(bad)?, r.u8().map_err(bad)?);
+                if lines == 0 {
+                    return Err(0x33);
+                }
+                if !core.paper_present() {
+                    return Err(0x6B);
+                }
+                Ok(vec![op])
+            }
+            SUBTOTAL => {
+                let op = password_ok(&mut r, Role::Operator)?;
+                let total = core.receipt().map(|x| x.total()).ok_or(0x55)?;
+                Ok(Writer::new().u8(op).money(total).done())
+            }
+            OPEN_RECEIPT => {
+                let opn = password_ok(&mut r, Role::Operator)?;
+                // [V117] 8Dh: 0 sale, 1 purchase, 2 sale return, 3 purchase return.
+                let op = match r.u8().map_err(bad)? {
+                    0 => Operation::Sale,
+                    1 => Operation::Purchase,
+                    2 => Operation::SaleReturn,
+                    3 => Operation::PurchaseReturn,
+                    _ => return Err(0x33),
+                };
+                core.open_receipt(op).map(|_| vec![opn]).map_err(core_error_code)
+            }
+            FN_UNCONFIRMED_COUNT => {
+                password_ok(&mut r, Role::SysAdmin)?;
+                Ok(Writer::new().u16(core.ofd_unsent().0 as u16).done())
             }
             _ => Err(0x37),
+        }
+    }
+
+    fn take_shift_doc(&self) -> Option<String> {
+        let mut doc = self.shift_doc.lock().unwrap_or_else(|e| e.into_inner());
+        std::mem::take(&mut *doc).cashier
+    }
+
+    /// Adds a line, opening the receipt with the first one.
+    fn add_line(&self, core: &mut FiscalCore, op: Operation, line: ReceiptLine) -> Result<(), u8> {
+        match core.receipt() {
+            None => core.open_receipt(op).map_err(core_error_code)?,
+            Some(open) if open.operation != op => return Err(0x49),
+            Some(_) => {}
+        }
+        core.add_line(line).map_err(core_error_code)
+    }
+
+    /// Closes the open receipt with these payments (in the order of `PaymentType::ALL`).
+    fn close(&self, core: &mut FiscalCore, payments: [Money; 5]) -> Result<(Money, kkm_core::FiscalDocument), u8> {
+        if core.receipt().is_none() {
+            return Err(0x55);
+        }
+        core.set_payments(payments).map_err(core_error_code)?;
+        match core.close_receipt() {
+            Ok((doc, change)) => Ok((change, doc)),
+            Err(e) => {
+                let _ = core.set_payments([Money::ZERO; 5]);
+                Err(core_error_code(e))
+            }
         }
     }
 

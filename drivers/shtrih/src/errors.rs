@@ -18,7 +18,9 @@ pub fn info(code: u8) -> ErrorInfo {
         0x02 => e!("device.fn_wrong_state", FnFailure, "Неверное состояние ФН", "Wrong FN state", "Проверьте регистрацию ККТ и состояние ФН (kkm-agent device … check)."),
         0x03 => e!("device.fn_failure", FnFailure, "Отказ ФН", "FN failure", "Обратитесь в сервисный центр: возможно, нужна замена ФН."),
         0x04 => e!("device.fn_crypto_failure", FnFailure, "Отказ криптопроцессора ФН", "FN crypto failure", "Обратитесь в сервисный центр: нужна замена ФН."),
-        0x05 => e!("device.fn_expired", FnExhausted, "Закончен срок эксплуатации ФН", "FN lifetime is over", "Замените ФН и перерегистрируйте ККТ."),
+        // [V117] table of errors and [FNS] 1.2.06: 05h is "parameters do not fit the ФН's
+        // lifetime" (e.g. a date beyond the ФН's validity), not "ФН expired".
+        0x05 => e!("device.fn_lifetime_params", FnExhausted, "Параметры команды не соответствуют сроку жизни ФН", "Command parameters do not fit the FN's lifetime", "Проверьте дату и время ККТ и срок действия ФН (kkm-agent device … fn); если срок ФН истёк — замените ФН и перерегистрируйте ККТ."),
         0x06 => e!("device.fn_archive_full", FnExhausted, "Архив ФН переполнен", "FN archive is full", "Замените ФН и перерегистрируйте ККТ."),
         0x07 => e!("device.fn_bad_datetime", ClockProblem, "Неверные дата или время", "Wrong date or time", "Проверьте часы ККТ и компьютера; установите верное время при закрытой смене."),
         0x08 => e!("device.fn_no_data", BadRequest, "Нет запрошенных данных в ФН", "No such data in the FN", "Проверьте номер документа."),
@@ -26,8 +28,12 @@ pub fn info(code: u8) -> ErrorInfo {
         0x10 => e!("device.fn_tlv_too_large", BadRequest, "Превышен размер данных документа (TLV)", "Document data (TLV) too large", "Сократите наименования или число позиций в чеке."),
         0x11 => e!("device.fn_no_transport", OfdBlocked, "Нет транспортного соединения с ОФД", "No transport connection to the OFD", "Проверьте интернет у ККТ и адрес ОФД в настройках."),
         0x12 => e!("device.fn_resource_exhausted", FnExhausted, "Исчерпан ресурс ФН", "FN resource exhausted", "Замените ФН и перерегистрируйте ККТ."),
-        0x14 => e!("device.fn_storage_limit", OfdBlocked, "Исчерпан ресурс хранения ФН", "FN storage limit reached", "Передайте документы в ОФД: проверьте интернет и настройки ОФД."),
-        0x15 => e!("device.ofd_overdue", OfdBlocked, "Документы не передаются в ОФД больше 30 дней: ФН заблокирован", "OFD exchange overdue by 30 days: FN blocked", "Восстановите связь с ОФД (интернет, адрес и порт ОФД, договор с ОФД) и дождитесь отправки документов."),
+        // [V117], [FNS] 1.2: 14h "ресурс ФН ограничен" is also how ФН 1.2 reports the
+        // 30-day ОФД block.
+        0x14 => e!("device.ofd_resource_limited", OfdBlocked, "Ограничение ресурса ФН: исчерпан ресурс хранения документов для ОФД (в т. ч. документы не передаются в ОФД больше 30 дней)", "FN resource limited: storage for OFD documents is exhausted (e.g. nothing sent to the OFD for 30 days)", "Восстановите связь с ОФД (интернет, адрес и порт ОФД, договор с ОФД) и дождитесь отправки документов."),
+        // Not in [V117] nor [FNS] 1.2.06; earlier ФН answered it for the 30-day block
+        // ([PYS] `excepts.py`). Kept for such units.
+        0x15 => e!("device.ofd_overdue", OfdBlocked, "Исчерпан ресурс ожидания передачи сообщения в ОФД (ФН до версии 1.2)", "OFD message wait exhausted (FN before 1.2)", "Восстановите связь с ОФД (интернет, адрес и порт ОФД, договор с ОФД) и дождитесь отправки документов."),
         0x16 => e!("device.fn_shift_expired", ShiftExpired, "Смена в ФН длится больше 24 часов", "FN shift over 24 hours", "Снимите Z-отчёт (закройте смену) и откройте новую."),
         0x17 => e!("device.fn_bad_interval", ClockProblem, "Неверный интервал времени между документами", "Bad time interval between documents", "Проверьте часы ККТ: время не должно идти назад."),
         0x20 => e!("device.ofd_refused", OfdBlocked, "ОФД не принял сообщение", "The OFD refused the message", "Проверьте договор с ОФД и регистрацию ККТ."),
@@ -64,10 +70,34 @@ pub fn info(code: u8) -> ErrorInfo {
         0x72 => e!("device.not_in_submode", DeviceBusy, "Команда не поддерживается в этом подрежиме", "Command not supported in this submode", "Подождите окончания печати или вставьте бумагу."),
         0x73 => e!("device.not_in_mode", BadRequest, "Команда не поддерживается в этом режиме", "Command not supported in this mode", "Проверьте состояние ККТ (kkm-agent device … status)."),
         0x7E => e!("device.bad_length", BadRequest, "Неверная длина поля", "Bad field length", FIX_DATA),
+        0x94 => e!("device.receipt_operations_limit", BadRequest, "Исчерпан лимит операций в чеке", "Operation limit per receipt reached", "Разбейте покупку на несколько чеков."),
+        0xA0 => e!("device.marking_forbidden", BadRequest, "ФН: работа с маркированными товарами запрещена", "FN: marked goods are not enabled", "ФН активирован без признака работы с маркированными товарами: проверьте регистрацию ККТ или не продавайте маркированный товар на этой кассе."),
+        0xA1 => e!("device.marking_sequence", BadRequest, "ФН: неверная последовательность команд проверки кодов маркировки", "FN: wrong sequence of marking-code commands", FIX_DATA),
+        0xA2 => e!("device.marking_blocked", OfdBlocked, "ФН: работа с маркированными товарами временно заблокирована (переполнено хранилище уведомлений)", "FN: marked goods temporarily blocked (notification storage full)", "Восстановите связь с ОФД и дождитесь отправки уведомлений о реализации маркированных товаров."),
+        0xA3 => e!("device.marking_table_full", BadRequest, "ФН: переполнена таблица проверки кодов маркировки (не больше 128 кодов в чеке)", "FN: marking-code check table is full (at most 128 codes per receipt)", "Разбейте покупку на несколько чеков."),
+        0xA4 => e!("device.marking_tlv_missing", BadRequest, "ФН: в блоке TLV нет обязательных реквизитов", "FN: required requisites missing in the TLV block", FIX_DATA),
+        0xA5 => e!("device.marking_not_checked", BadRequest, "ФН: код маркировки в реквизите 2007 не проверялся в ФН", "FN: the marking code in tag 2007 was not checked by the FN", FIX_DATA),
         0x8E => e!("device.zero_total", BadRequest, "Нулевой итог чека", "Zero receipt total", FIX_DATA),
         0xC0 => e!("device.confirm_datetime", ClockProblem, "Требуется подтвердить дату и время", "Date and time must be confirmed", "Подтвердите дату и время на ККТ или через сервисную программу."),
         0xC8 => e!("device.no_printer", PrinterFailure, "Нет связи с принтером ККТ", "No link to the printer", CALL_SERVICE),
         _ => e!("device.unknown_error", Other, "Неизвестная ошибка ККТ", "Unknown device error", CALL_SERVICE),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fn_1_2_codes_from_the_vendor_table() {
+        assert_eq!(info(0x05).code, "device.fn_lifetime_params");
+        assert!(info(0x05).title_ru.contains("сроку жизни ФН"));
+        assert_eq!(info(0x14).code, "device.ofd_resource_limited");
+        for code in [0x94, 0xA0, 0xA1, 0xA2, 0xA3, 0xA4, 0xA5] {
+            let i = info(code);
+            assert_ne!(i.code, "device.unknown_error", "{code:#04x}");
+            assert!(!i.title_ru.is_empty() && !i.title_en.is_empty() && !i.action_ru.is_empty(), "{code:#04x}");
+        }
     }
 }
 

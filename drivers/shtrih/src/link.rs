@@ -18,7 +18,7 @@ use crate::codec::{self, Answer, ACK, ENQ, NAK, STX};
 use kkm_core::error::{DriverError, DriverResult, LinkFailure};
 use kkm_core::port::BoxStream;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::time::{timeout, Instant};
 
 /// Waits used by the session.
@@ -77,14 +77,16 @@ impl Link {
     }
 
     async fn write(&mut self, bytes: &[u8]) -> DriverResult<()> {
-        self.stream.write_all(bytes).await.map_err(io_err)?;
-        self.stream.flush().await.map_err(io_err)
+        kkm_core::port::write_within(&mut self.stream, bytes, kkm_core::port::WRITE_DEADLINE, "shtrih link").await
     }
 
     /// One byte, or `None` on timeout. EOF is a lost link.
     async fn byte(&mut self, wait: Duration) -> DriverResult<Option<u8>> {
         if let Some(b) = self.pushback.take() {
             return Ok(Some(b));
+        }
+        if wait.is_zero() {
+            return Ok(None); // a spent deadline never reads: a flooding peer cannot loop us
         }
         let mut b = [0u8; 1];
         match timeout(wait, self.stream.read(&mut b)).await {
@@ -277,6 +279,7 @@ impl Link {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::AsyncWriteExt;
 
     /// A device whose ACK to the command frame is corrupted on the line: the host must
     /// ask with ENQ and read the answer, never write the frame a second time.

@@ -8,7 +8,7 @@ use crate::commands::DEVICE_TYPE;
 use crate::link::{Link, Timing};
 use kkm_core::port::BoxStream;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProbeAnswer {
@@ -20,10 +20,16 @@ pub struct ProbeAnswer {
 pub async fn probe(stream: BoxStream, wait: Duration) -> Option<ProbeAnswer> {
     let mut stream = stream;
     // A first ENQ tells a Shtrih device (ACK or NAK) from anything else, cheaply.
-    stream.write_all(&[ENQ]).await.ok()?;
+    kkm_core::port::write_within(&mut stream, &[ENQ], kkm_core::port::WRITE_DEADLINE, "shtrih probe").await.ok()?;
     let mut b = [0u8; 1];
+    // One deadline for the whole wait: a peer streaming 0xFF must not keep it alive.
+    let deadline = tokio::time::Instant::now() + wait;
     loop {
-        match tokio::time::timeout(wait, stream.read(&mut b)).await {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        match tokio::time::timeout(left, stream.read(&mut b)).await {
             Ok(Ok(1)) if b[0] == 0xFF => continue,
             Ok(Ok(1)) if b[0] == NAK || b[0] == ACK => break,
             _ => return None,

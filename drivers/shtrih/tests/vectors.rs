@@ -70,3 +70,59 @@ fn arbitrary_bytes_never_panic() {
         let _ = codec::unframe(&framed).and_then(Answer::parse);
     }
 }
+
+fn vector(name: &str) -> Vec<u8> {
+    vectors().into_iter().find(|v| v.name.split_whitespace().next() == Some(name)).unwrap_or_else(|| panic!("vector {name}")).bytes
+}
+
+/// The captured FF01 answer of a real unit, read at the offsets the driver uses.
+#[test]
+fn captured_fn_status_fields() {
+    let a = Answer::parse(codec::unframe(&vector("fn-status-answer-captured")).unwrap()).unwrap();
+    assert_eq!((a.cmd, a.error), (0xFF01, 0));
+    let d = &a.data;
+    assert_eq!(d[0], 0x03, "phase: configured and fiscal");
+    assert_eq!(&d[5..10], &[0x15, 0x07, 0x1D, 0x0B, 0x1D], "DATE_TIME YY MM DD HH MM: 2021-07-29 11:29");
+    assert_eq!(&d[10..26], b"9287440301120991");
+    assert_eq!(u32::from_le_bytes(d[26..30].try_into().unwrap()), 425, "last ФД");
+}
+
+/// The driver's FF46 bytes equal the hand-built vendor frames: the tax byte is the
+/// vendor's code (0x08 без НДС, 0xCB 22 %), not a table row.
+#[test]
+fn driver_ff46_is_the_vendor_layout() {
+    use kkm_core::*;
+    use kkm_shtrih::commands::{vat_code, VatCodeSet, OPERATION_V2};
+    let item = |vat| Item {
+        name: "A".into(),
+        price: Money(10_000),
+        quantity: Quantity::ONE,
+        amount: None,
+        vat,
+        payment_method: PaymentMethod::FullPayment,
+        payment_object: PaymentObject::Service,
+        department: 1,
+        measure_unit: None,
+    };
+    for (rate, name) in [(VatRate::NoVat, "ff46-sale-no-vat"), (VatRate::Vat22, "ff46-sale-vat22")] {
+        let code = vat_code(rate, VatCodeSet::for_model(45));
+        let p = kkm_shtrih::driver::operation_v2_params(1, Operation::Sale, &item(rate), Money(10_000), code).unwrap();
+        assert_eq!(codec::request(OPERATION_V2, &p).unwrap(), vector(name), "{name}");
+    }
+    // ШТРИХ-NANO-Ф uses its own codes for 22 % ([JPOS] getVatCodeShtrihNano).
+    assert_eq!(vat_code(VatRate::Vat22, VatCodeSet::for_model(152)), 0x90);
+    assert_eq!(vat_code(VatRate::Vat22_122, VatCodeSet::for_model(152)), 0xA0);
+}
+
+/// Register reads: one byte up to 255, two bytes for K-registers.
+#[test]
+fn driver_register_reads_are_the_vendor_layout() {
+    use kkm_shtrih::commands::{payment_register, CASH_REGISTER};
+    use kkm_shtrih::driver::cash_register_params;
+    assert_eq!(payment_register(14, 0), Some(4180), "prepayment, sale");
+    assert_eq!(payment_register(2, 0), Some(197), "payment type 2, sale");
+    assert_eq!(payment_register(16, 3), Some(4191));
+    assert_eq!(payment_register(17, 0), None);
+    assert_eq!(codec::request(CASH_REGISTER, &cash_register_params(30, 4180)).unwrap(), vector("cash-register-4180"));
+    assert_eq!(codec::request(CASH_REGISTER, &cash_register_params(30, 197)).unwrap(), vector("cash-register-197"));
+}

@@ -469,8 +469,9 @@ pub fn document_type_code(kind: DocumentKind) -> i64 {
 ///   and one payment tag per kind (1031, 1081, 1215, 1216, 1217) with the sum applied to
 ///   the receipt: cash less the change, so that the payment tags add up to the total.
 /// * Items (1059): 1214, 1212, 1030, 1079 (price, kopecks), 1023 (quantity, `"1.000"`),
-///   1199 (VAT code), 1043 (line total, kopecks), and 2108 (measure: 0, pieces) only
-///   when `ffd` says the unit works in FFD 1.2 (code 4), where the tag is mandatory.
+///   1199 (VAT code), 1043 (line total, kopecks), and 2108 (measure: the item's, else 0,
+///   pieces) only when `ffd` says the unit works in FFD 1.2 (code 4), where the tag is
+///   mandatory; FFD 1.05 has no such tag.
 /// * `data.sum` is the money tendered when there is change, else 0; `moneyType` is cash
 ///   if any cash is paid, else the first payment's kind.
 pub fn fiscal_check(receipt: &Receipt, totals: &ReceiptTotals, session_id: &str, reference: Option<&str>, ffd: i64) -> Frame {
@@ -507,7 +508,7 @@ pub fn fiscal_check(receipt: &Receipt, totals: &ReceiptTotals, session_id: &str,
             Prop::new(1043, line.0),
         ];
         if ffd >= 4 {
-            tags.push(Prop::new(2108, 0));
+            tags.push(Prop::new(2108, item.measure_unit.map_or(0, |m| m.code())));
         }
         props.push(Prop::nested(1059, tags));
     }

@@ -428,6 +428,7 @@ fn item_line(props: &[Prop]) -> Result<ReceiptLine, (i64, &'static str)> {
         department: 1,
         payment_method: small(1214, 1, 7).ok_or((19, "Неверный признак способа расчёта"))?,
         payment_object: small(1212, 1, 33).ok_or((19, "Неверный признак предмета расчёта"))?,
+        measure_unit: small(2108, 0, 255),
     })
 }
 

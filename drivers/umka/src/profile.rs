@@ -17,7 +17,15 @@ pub const NEVA_01_F_UMKA: ModelProfile = ModelProfile {
     default_baud: 0,
     bauds: &[],
     default_tcp_port: kkm_core::port::DEFAULT_HTTP_PORT,
-    limits: Limits { max_item_name_chars: 128, max_items: 100, max_cashier_chars: 64, max_sum: Money(9_999_999_999) },
+    // The API is UTF-8 JSON; what the unit's printer can print is not known, so names
+    // are held to the narrower code page the other profiles share.
+    limits: Limits {
+        max_item_name_chars: 128,
+        max_items: 100,
+        max_cashier_chars: 64,
+        max_sum: Money(9_999_999_999),
+        item_charset: kkm_core::text::Charset::Cp866,
+    },
     chars_per_line: 32,
 };
 
