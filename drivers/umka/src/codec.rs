@@ -672,6 +672,7 @@ mod tests {
                 payment_method: PaymentMethod::FullPayment,
                 payment_object: PaymentObject::Service,
                 department: 1,
+                measure_unit: Some(kkm_core::MeasureUnit::Kilogram),
             }],
             payments: vec![
                 Payment { kind: PaymentType::Electronic, sum: Money(100_000) },
@@ -702,7 +703,7 @@ mod tests {
         assert_eq!(find(item, 1199).unwrap().int(), Some(1));
         assert_eq!(find(item, 1214).unwrap().int(), Some(4));
         assert_eq!(find(item, 1212).unwrap().int(), Some(4));
-        assert_eq!(find(item, 2108).unwrap().int(), Some(0));
+        assert_eq!(find(item, 2108).unwrap().int(), Some(11), "the item's measure, kilograms");
         let f105 = fiscal_check(&r, &t, "job-1", None, 2);
         let item = f105.document.unwrap().data.unwrap().fiscprops.into_iter().find(|p| p.tag == 1059).unwrap();
         assert!(find(&item.fiscprops, 2108).is_none(), "no FFD 1.2 tag for an FFD 1.05 unit");

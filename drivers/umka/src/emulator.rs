@@ -447,7 +447,7 @@ fn core_code(e: CoreError) -> (i64, &'static str) {
         CoreError::NonCashExceedsTotal => (0x71, "Сумма безналичных оплат больше суммы чека"),
         CoreError::ZeroTotal | CoreError::BadParameter => (0x13, "Неверный формат команды"),
         CoreError::DocumentNotFound => (0xDA, "В ФН нет запрошенных данных"),
-        CoreError::OfdBlocked => (0xED, "Превышено время ожидания ответа ОФД"),
+        CoreError::OfdBlocked => (0xEF, "Превышено время ожидания ответа ОФД"),
         CoreError::FnExpired => (0xD7, "Закончен срок эксплуатации ФН"),
         CoreError::Overflow => (0x81, "Переполнение"),
     }
@@ -588,6 +588,34 @@ impl WireDevice for UmkaEmulator {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The emulator's refusals must mean, through the driver's table, what the core
+    /// meant: a change to the ATOL table the driver borrows shows up here.
+    #[test]
+    fn refusal_codes_keep_their_meaning_through_the_driver() {
+        use kkm_core::Condition::*;
+        let cases = [
+            (CoreError::ShiftExpired, Some(ShiftExpired)),
+            (CoreError::ShiftAlreadyOpen, Some(ShiftAlreadyOpen)),
+            (CoreError::ReceiptOpen, Some(ReceiptOpen)),
+            (CoreError::PaperOut, Some(PaperOut)),
+            (CoreError::NotEnoughCash, Some(NotEnoughCash)),
+            (CoreError::PaymentsShort, Some(BadRequest)),
+            (CoreError::NonCashExceedsTotal, Some(BadRequest)),
+            (CoreError::BadParameter, Some(BadRequest)),
+            (CoreError::DocumentNotFound, Some(BadRequest)),
+            (CoreError::OfdBlocked, Some(OfdBlocked)),
+            (CoreError::FnExpired, Some(FnExhausted)),
+            (CoreError::ShiftClosed, None), // 9001: unknown to the driver, explained from the status
+        ];
+        for (e, want) in cases {
+            let info = crate::errors::info(core_code(e).0);
+            match want {
+                Some(c) => assert_eq!(info.condition, c, "{e:?} → {}", info.code),
+                None => assert_eq!(info.code, "device.unknown_error", "{e:?}"),
+            }
+        }
+    }
 
     #[test]
     fn base64() {
