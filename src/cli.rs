@@ -264,6 +264,13 @@ async fn emulate(a: EmulateArgs) -> Result<(), CliError> {
     });
     let listen = kkm_emu::Listen::parse(&listen_text)
         .map_err(|e| bad("cli.listen_invalid", format!("Неверный адрес --listen: {e}"), format!("Bad --listen: {e}")))?;
+    if protocol == EmuProtocol::Umka && listen == kkm_emu::Listen::Pty {
+        return Err(bad(
+            "cli.listen_invalid",
+            "API УМКА работает по HTTP: укажите --listen tcp:IP:ПОРТ (например tcp:127.0.0.1:8088), а не pty".into(),
+            "The УМКА API is HTTP: use --listen tcp:IP:PORT (e.g. tcp:127.0.0.1:8088), not pty".into(),
+        ));
+    }
     let control = a
         .control
         .as_deref()
