@@ -276,6 +276,9 @@ impl kkm_core::FiscalDriver for AutoDriver {
     async fn continue_print(&mut self) -> DriverResult<()> {
         self.inner().await?.continue_print().await
     }
+    async fn cash_moves(&mut self) -> DriverResult<(kkm_core::Money, kkm_core::Money)> {
+        self.inner().await?.cash_moves().await
+    }
     async fn cancel_receipt(&mut self) -> DriverResult<()> {
         self.inner().await?.cancel_receipt().await
     }

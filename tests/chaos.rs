@@ -175,7 +175,10 @@ async fn mixed(model: &str) {
                 attention += 1;
                 *reasons.entry(job["error"]["code"].as_str().unwrap_or("?").to_string()).or_default() += 1;
             }
-            other => panic!("{key}: ended {other:?}: {job}"),
+            other => {
+                let (_, device) = rig.get("/api/v1/devices/k1").await;
+                panic!("{key}: ended {other:?}: {job}\ndevice: {device}\nemulator: {}", rig.ctl_try("state"))
+            }
         }
     }
     let state = rig.emu_state();

@@ -338,3 +338,24 @@ async fn the_owed_copy_is_of_the_customers_receipt() {
     assert_eq!(rig.wait_job(id(&z)).await["status"], "done");
     assert_eq!(rig.emu_state()["last_copy_of"], done["result"]["document_number"]);
 }
+
+/// A cash-in whose answer is lost (the link drops right after the unit ran it) is
+/// settled by the shift's cash-in counter, as receipts are by the ФН: it ran once and
+/// the job is `done`. Before, every lost cash move ended `needs_attention`.
+#[tokio::test]
+async fn a_lost_cash_in_is_settled_by_the_cash_counters() {
+    let rig = Rig::start(true).await;
+    open_shift(&rig).await;
+    rig.ctl("fault drop-link@cash-in=2");
+    let (_, c) = rig.post("/api/v1/cash-in", Some("ci-1"), Some(&json!({"sum": 20_000}))).await;
+    let job = rig.wait_job(id(&c)).await;
+    assert_eq!(job["status"], "done", "{job}");
+    assert_eq!(rig.emu_state()["registers"]["cash_ins"], 20_000);
+    // A cash-out the unit refused at the link level (a NAK storm) did not run: sent
+    // again, it runs once.
+    rig.ctl("fault nak=12");
+    let (_, o) = rig.post("/api/v1/cash-out", Some("co-1"), Some(&json!({"sum": 5_000}))).await;
+    let job = rig.wait_job(id(&o)).await;
+    assert_eq!(job["status"], "done", "{job}");
+    assert_eq!(rig.emu_state()["registers"]["cash_outs"], 5_000);
+}

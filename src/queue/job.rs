@@ -122,4 +122,7 @@ pub struct Job {
     pub operation: Option<kkm_core::Operation>,
     #[serde(skip)]
     pub total: Option<Money>,
+    /// The shift's cash-in (cash-out) total before a cash move was sent.
+    #[serde(skip)]
+    pub cash_before: Option<Money>,
 }

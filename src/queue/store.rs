@@ -43,6 +43,9 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE jobs ADD COLUMN total INTEGER;
     ALTER TABLE jobs ADD COLUMN payments TEXT;
     UPDATE jobs SET close_sent = 1 WHERE status = 'in_flight';",
+    // The shift's cash-in (or cash-out) total before a cash move was sent: after a lost
+    // answer, a move by exactly the job's sum is the job; none means it did not run.
+    "ALTER TABLE jobs ADD COLUMN cash_before INTEGER;",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -81,7 +84,7 @@ fn now() -> String {
 }
 
 const COLUMNS: &str = "id, device, idem_key, kind, body, status, attempts, fn_before, result, error, copy_pending, created_at, updated_at,
-    fn_serial, close_sent, operation, total";
+    fn_serial, close_sent, operation, total, cash_before";
 
 fn row_to_job(r: &rusqlite::Row) -> rusqlite::Result<Job> {
     let body: String = r.get(4)?;
@@ -106,6 +109,7 @@ fn row_to_job(r: &rusqlite::Row) -> rusqlite::Result<Job> {
         close_sent: r.get::<_, i64>(14)? != 0,
         operation: r.get::<_, Option<String>>(15)?.and_then(|o| serde_json::from_value(serde_json::Value::String(o)).ok()),
         total: r.get::<_, Option<i64>>(16)?.map(Money),
+        cash_before: r.get::<_, Option<i64>>(17)?.map(Money),
     })
 }
 
@@ -271,7 +275,7 @@ impl Store {
     /// can no longer cancel it. `false` when the job is no longer queued (cancelled).
     pub fn claim(&self, id: i64) -> StoreResult<bool> {
         let n = self.lock().execute(
-            "UPDATE jobs SET status = 'in_flight', fn_before = NULL, fn_serial = NULL, close_sent = 0, sent_at = NULL,
+            "UPDATE jobs SET status = 'in_flight', fn_before = NULL, fn_serial = NULL, close_sent = 0, sent_at = NULL, cash_before = NULL,
              updated_at = ?2 WHERE id = ?1 AND status = 'queued'",
             params![id, now()],
         )?;
@@ -285,6 +289,14 @@ impl Store {
         self.guarded(
             "UPDATE jobs SET fn_before = ?2, fn_serial = ?3, sent_at = ?4, updated_at = ?4 WHERE id = ?1 AND status = 'in_flight'",
             params![id, fn_before, fn_serial, now()],
+        )
+    }
+
+    /// Records the shift's cash-in or cash-out total before a cash move is sent.
+    pub fn record_cash_before(&self, id: i64, cash_before: Money) -> StoreResult<()> {
+        self.guarded(
+            "UPDATE jobs SET cash_before = ?2, sent_at = ?3, updated_at = ?3 WHERE id = ?1 AND status = 'in_flight'",
+            params![id, cash_before.0, now()],
         )
     }
 
@@ -306,7 +318,7 @@ impl Store {
     /// or nothing was sent. Not an attempt: lost links and crashes do not count.
     pub fn requeue(&self, id: i64) -> StoreResult<()> {
         self.lock().execute(
-            "UPDATE jobs SET status = 'queued', fn_before = NULL, fn_serial = NULL, close_sent = 0, updated_at = ?2
+            "UPDATE jobs SET status = 'queued', fn_before = NULL, fn_serial = NULL, close_sent = 0, cash_before = NULL, updated_at = ?2
              WHERE id = ?1 AND status = 'in_flight'",
             params![id, now()],
         )?;
@@ -318,7 +330,7 @@ impl Store {
     /// toward the per-job limit.
     pub fn requeue_refused(&self, id: i64) -> StoreResult<()> {
         self.lock().execute(
-            "UPDATE jobs SET status = 'queued', fn_before = NULL, fn_serial = NULL, close_sent = 0, attempts = attempts + 1,
+            "UPDATE jobs SET status = 'queued', fn_before = NULL, fn_serial = NULL, close_sent = 0, cash_before = NULL, attempts = attempts + 1,
              updated_at = ?2 WHERE id = ?1 AND status = 'in_flight'",
             params![id, now()],
         )?;

@@ -441,6 +441,25 @@ impl Worker {
         if let Err(e) = self.store.record_before(job.id, fn_before, fn_serial) {
             return self.offline(&db(e));
         }
+        // A cash move is no fiscal document: its counter is the shift's cash-in or
+        // cash-out total, where the driver has it from confirmed registers.
+        let mut cash_counted = false;
+        if let JobRequest::CashIn { .. } | JobRequest::CashOut { .. } = &req {
+            match self.driver.cash_moves().await {
+                Ok((ins, outs)) => {
+                    let before = if matches!(req, JobRequest::CashIn { .. }) { ins } else { outs };
+                    if let Err(e) = self.store.record_cash_before(job.id, before) {
+                        return self.offline(&db(e));
+                    }
+                    cash_counted = true;
+                }
+                Err(e) if e.is_link() => {
+                    let _ = self.store.requeue(job.id);
+                    return self.offline(&e);
+                }
+                Err(_) => {} // not offered: a lost answer will need a person
+            }
+        }
         let store = self.store.clone();
         let id = job.id;
         let mut mark_close = move || store.mark_close_sent(id).map_err(db);
@@ -468,9 +487,15 @@ impl Worker {
                     Step::Progress
                 }
             }
+            Err(e) if e.is_link() && cash_counted => {
+                // The cash registers decide, as the ФН does for receipts.
+                tracing::warn!(device = %self.device, job = job.id, "cash move interrupted: {e}");
+                self.last_failure = Some((job.id, e.clone()));
+                self.offline(&e)
+            }
             Err(e) if e.is_link() => {
                 // A non-fiscal command with an unknown outcome: X-reports are harmless to
-                // repeat; a cash move is not, so a person must check it.
+                // repeat; a cash move with no counter to check is not, so a person must.
                 if matches!(req, JobRequest::XReport) {
                     let _ = self.store.requeue(job.id);
                 } else {
@@ -543,6 +568,45 @@ impl Worker {
         Step::Progress
     }
 
+    /// Settles a cash move left in flight by the shift's cash counters: unchanged → it
+    /// did not run; moved by exactly the job's sum → it ran; anything else (another
+    /// move on the keypad, a Z-report in between) → a person looks.
+    async fn settle_cash_move(&mut self, job: &Job, req: Option<&JobRequest>, before: kkm_core::Money, failure: Option<DriverError>) -> Step {
+        let (ins, outs) = match self.driver.cash_moves().await {
+            Ok(v) => v,
+            Err(e) if e.is_link() => return self.offline(&e),
+            Err(e) => return self.park(cause_of(e.condition()), (&e).into()),
+        };
+        let now = if job.kind == "cash_in" { ins } else { outs };
+        let moved = now.0 - before.0;
+        if moved == 0 {
+            tracing::info!(device = %self.device, job = job.id, "cash counters unchanged: the cash move did not run");
+            return match (failure, req) {
+                (Some(e), Some(r)) if !e.is_link() => self.refused(job.id, &e, r),
+                (_, None) => self.attention(job.id, unreadable_not_printed()),
+                _ => {
+                    let _ = self.store.requeue(job.id);
+                    Step::Progress
+                }
+            };
+        }
+        if Some(moved) == job.total.map(|t| t.0) {
+            tracing::info!(device = %self.device, job = job.id, "recovered: the cash counters moved by the job's sum");
+            return self.done(job.id, None).await;
+        }
+        let why = JobError {
+            code: "recovery.cash_moved_otherwise".into(),
+            title_ru: format!(
+                "Счётчик {} за смену изменился на {}, а не на сумму задания: прошла ли операция, неизвестно",
+                if job.kind == "cash_in" { "внесений" } else { "выплат" },
+                kkm_core::Money(moved)
+            ),
+            title_en: format!("The shift's cash counter moved by {moved} kopecks, not by the job's sum"),
+            action_ru: "Сверьте X-отчёт с программой; при необходимости повторите операцию с новым ключом.".into(),
+        };
+        self.attention(job.id, why)
+    }
+
     /// Settles a job left in flight by asking the ФН what really happened.
     async fn recover(&mut self, job: Job, status: &DeviceStatus) -> Step {
         let req: Option<JobRequest> = serde_json::from_value(job.request.clone()).ok();
@@ -553,6 +617,9 @@ impl Worker {
         }
         let failure = self.last_failure.take().filter(|(id, _)| *id == job.id).map(|(_, e)| e);
         let fiscal = req.as_ref().map_or(matches!(job.kind.as_str(), "receipt" | "open_shift" | "close_shift"), JobRequest::is_fiscal);
+        if let Some(cash_before) = job.cash_before {
+            return self.settle_cash_move(&job, req.as_ref(), cash_before, failure).await;
+        }
         let Some(before) = job.fn_before else {
             // Crashed before the counter was committed: nothing was sent for fiscal jobs
             // or X-reports; cash moves must be checked by a person.

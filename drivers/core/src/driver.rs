@@ -45,6 +45,12 @@ pub trait FiscalDriver: Send {
     async fn find_document(&mut self, number: u32) -> DriverResult<FiscalDocument>;
     /// The current shift's money counters, without printing.
     async fn shift_totals(&mut self) -> DriverResult<ShiftTotals>;
+    /// The shift's cash-in and cash-out totals, cheaply: the counters that tell whether
+    /// a cash move whose answer was lost really ran. A driver offers it only where the
+    /// registers are confirmed by a source; otherwise a lost cash move needs a person.
+    async fn cash_moves(&mut self) -> DriverResult<(Money, Money)> {
+        Err(crate::error::DriverError::Unsupported("cash-move counters"))
+    }
 
     /// Открыть смену.
     async fn open_shift(&mut self, cashier: Option<&Cashier>) -> DriverResult<FiscalResult>;

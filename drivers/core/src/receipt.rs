@@ -455,6 +455,27 @@ pub struct Customer {
     pub email: Option<String>,
 }
 
+/// Could an electronic receipt reach this contact? A phone is `+` and 11 to 15 digits
+/// (`+7` and ten digits in Russia); an e-mail is one `@` between a local part and a
+/// dotted domain, no spaces.
+pub fn deliverable_contact(c: &Customer) -> bool {
+    let phone_ok = c.phone.as_deref().is_none_or(|p| {
+        p.strip_prefix('+').is_some_and(|d| (11..=15).contains(&d.len()) && d.chars().all(|ch| ch.is_ascii_digit()))
+            && (!p.starts_with("+7") || p.len() == 12)
+    });
+    let email_ok = c.email.as_deref().is_none_or(|e| {
+        let Some((local, domain)) = e.split_once('@') else { return false };
+        let labels: Vec<&str> = domain.split('.').collect();
+        !local.is_empty()
+            && !e.chars().any(|ch| ch.is_whitespace() || ch == ',' || ch == ';')
+            && !domain.contains('@')
+            && labels.len() >= 2
+            && labels.iter().all(|l| !l.is_empty() && !l.starts_with('-') && !l.ends_with('-'))
+            && labels.last().is_some_and(|tld| tld.chars().count() >= 2)
+    });
+    phone_ok && email_ok
+}
+
 impl Customer {
     pub fn contact(&self) -> Option<&str> {
         self.email.as_deref().or(self.phone.as_deref())
@@ -615,6 +636,17 @@ impl Receipt {
                 ));
             }
             let line = item.total().ok_or_else(overflow)?;
+            // An explicit amount is price × quantity as the register rounds it (one
+            // kopeck either way); a discount is a lower price, never a silent sum.
+            if let (Some(a), Some(pq)) = (item.amount, item.quantity.times(item.price)) {
+                if (a.0 - pq.0).abs() > 1 {
+                    return Err(invalid(
+                        "receipt.item_amount_mismatch",
+                        format!("Позиция {n}: сумма {a} не равна цена × количество ({pq}); для скидки уменьшите цену"),
+                        format!("Item {n}: amount {a} is not price × quantity ({pq}); give a discount as a lower price"),
+                    ));
+                }
+            }
             if line.is_negative() || line > limits.max_sum {
                 return Err(invalid(
                     "receipt.item_amount_invalid",
@@ -690,6 +722,13 @@ impl Receipt {
                         "The customer's phone or e-mail",
                     ));
                 }
+                if !deliverable_contact(c) {
+                    return Err(invalid(
+                        "receipt.customer_contact_undeliverable",
+                        "Электронный чек не дойдёт: телефон нужен в виде +79991234567, e-mail — в виде имя@домен.ru",
+                        "The e-receipt cannot be delivered: a phone must look like +79991234567, an e-mail like name@example.ru",
+                    ));
+                }
                 if contact.chars().count() > 64 || contact.chars().any(|ch| ch.is_control()) {
                     return Err(invalid(
                         "receipt.customer_contact_invalid",
@@ -731,6 +770,42 @@ mod tests {
             department: 1,
             measure_unit: None,
         }
+    }
+
+    #[test]
+    fn undeliverable_contacts_and_amounts_off_price_times_quantity_are_refused() {
+        let mut r = Receipt {
+            operation: Operation::Sale,
+            items: vec![item("Стрижка", 150_000, VatRate::Vat22)],
+            payments: vec![Payment { kind: PaymentType::Cash, sum: Money(200_000) }],
+            tax_system: TaxSystem::UsnIncome,
+            cashier: None,
+            customer: None,
+        };
+        let l = Limits::default();
+        for (phone, email, ok) in [
+            (Some("+79991234567"), None, true),
+            (Some("89991234567"), None, false),
+            (Some("+7999123456"), None, false),
+            (Some("+7 999 123-45-67"), None, false),
+            (None, Some("anna@mail.ru"), true),
+            (None, Some("anna@mail"), false),
+            (None, Some("anna mail.ru"), false),
+            (None, Some("anna@@mail.ru"), false),
+            (None, Some("anna@mail.ru, bob@mail.ru"), false),
+        ] {
+            r.customer = Some(Customer { phone: phone.map(Into::into), email: email.map(Into::into) });
+            let v = r.validate(&l);
+            assert_eq!(v.is_ok(), ok, "{phone:?} {email:?}: {v:?}");
+            if !ok {
+                assert_eq!(v.unwrap_err().code, "receipt.customer_contact_undeliverable");
+            }
+        }
+        r.customer = None;
+        r.items[0].amount = Some(Money(1_500_000)); // roubles sent as kopecks ×10
+        assert_eq!(r.validate(&l).unwrap_err().code, "receipt.item_amount_mismatch");
+        r.items[0].amount = Some(Money(150_001)); // rounding: one kopeck is fine
+        assert!(r.validate(&l).is_ok());
     }
 
     #[test]

@@ -95,7 +95,10 @@ fn run(emu: &Emulator, line: &str) -> Result<String, String> {
         ("serial", "lost") => emu.core().set_serial_lost(true),
         ("serial", "ok") => emu.core().set_serial_lost(false),
         ("fault", spec) => emu.faults().inject(FaultSpec::parse(spec)?),
-        ("faults", "clear") => emu.faults().clear(),
+        ("faults", "clear") => {
+            emu.faults().clear();
+            emu.core().disarm_paper_faults();
+        }
         ("state", _) => return Ok(emu.core().snapshot().to_string()),
         _ => return Err(format!("unknown control command {line:?}")),
     }

@@ -411,6 +411,14 @@ impl FiscalCore {
         self.commit();
     }
 
+    /// Drops paper-outs that a fault armed but no print has triggered yet (`faults
+    /// clear` ends every injected fault, including these).
+    pub fn disarm_paper_faults(&mut self) {
+        self.state.paper_out_on_next_print = false;
+        self.state.paper_out_on_next_line = false;
+        self.commit();
+    }
+
     /// See [`FiscalCore::resume_on_paper_in`]: for front-ends whose protocol has no
     /// "continue printing" command.
     pub fn set_resume_on_paper_in(&mut self, on: bool) {

@@ -500,6 +500,11 @@ impl FiscalDriver for ShtrihDriver {
         Ok(FiscalDocument { number, kind, datetime, fiscal_sign, operation, total, shift_number, ofd_acknowledged: acked, reference: None })
     }
 
+    async fn cash_moves(&mut self) -> DriverResult<(Money, Money)> {
+        // Registers 242 and 243 ([V117] register table; [JPOS] CashRegister.java).
+        Ok((self.cash_register(REG_CASH_INS).await?, self.cash_register(REG_CASH_OUTS).await?))
+    }
+
     async fn shift_totals(&mut self) -> DriverResult<ShiftTotals> {
         let sp = self.call(FN_SHIFT_PARAMS, self.admin().done()).await?;
         let shift_number = u32::from(Reader::new(&sp, "shift params").bytes(3).map_err(proto).map(|b| u16::from_le_bytes([b[1], b[2]]))?);
