@@ -279,6 +279,9 @@ impl kkm_core::FiscalDriver for AutoDriver {
     async fn cash_moves(&mut self) -> DriverResult<(kkm_core::Money, kkm_core::Money)> {
         self.inner().await?.cash_moves().await
     }
+    async fn receipt_content(&mut self, number: u32) -> DriverResult<kkm_core::tlv::ReceiptContent> {
+        self.inner().await?.receipt_content(number).await
+    }
     async fn cancel_receipt(&mut self) -> DriverResult<()> {
         self.inner().await?.cancel_receipt().await
     }

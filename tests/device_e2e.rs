@@ -251,6 +251,13 @@ async fn identity_and_documents(model: EmulatedModel, wire: Wire) {
         let doc = r.driver.find_document(res.document_number).await.unwrap();
         assert_eq!(doc.reference.as_deref(), Some("42-deadbeef"));
         assert_eq!(doc.reference, r.driver.receipt_reference());
+        // Its lines and payments read back, as recovery compares them.
+        let receipt = fixture("receipt-sale.json");
+        let totals = receipt.validate(&r.driver.profile().limits).unwrap();
+        let content = r.driver.receipt_content(res.document_number).await.expect("content");
+        assert_eq!(content.items.len(), receipt.items.len());
+        assert_eq!(content.total, Some(totals.total));
+        assert!(kkm_agent::queue::recovery::content_matches(&receipt, &totals, &content), "{content:?}");
     }
     let _ = r.model;
 }

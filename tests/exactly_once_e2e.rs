@@ -359,3 +359,39 @@ async fn a_lost_cash_in_is_settled_by_the_cash_counters() {
     assert_eq!(job["status"], "done", "{job}");
     assert_eq!(rig.emu_state()["registers"]["cash_outs"], 5_000);
 }
+
+/// Issue 13, defect 2, the hardest case: the close marker is committed and the close
+/// frame sent, but the power goes off before the unit runs it. While the agent is down
+/// the cashier cancels the receipt and punches one of the same total on the keypad.
+/// Operation and total match; the receipt's content read from the ФН (FF3A/FF3B) does
+/// not (one line paid in cash, not two lines paid cash + card), so the job is flagged,
+/// never `done` with the keypad receipt.
+#[tokio::test]
+async fn same_total_keypad_receipt_after_a_sent_close_is_told_apart_by_content() {
+    let mut rig = Rig::start(true).await;
+    open_shift(&rig).await;
+    rig.ctl("fault power-cut-before@receipt-close=4");
+    let (_, a) = rig.post("/api/v1/receipts", Some("pc-1"), Some(&receipt(150_000))).await;
+    let started = Instant::now();
+    loop {
+        let (_, d) = rig.get("/api/v1/devices/k1").await;
+        if d["state"]["online"] == false {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "the power cut never showed: {d}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    rig.kill_agent();
+    rig.ctl("keypad cancel");
+    let answer = rig.ctl("keypad receipt sale 1500,00 cash");
+    let keypad_fd: u64 = answer.trim().trim_start_matches("ok ").parse().unwrap();
+    tokio::time::sleep(Duration::from_secs(4)).await; // power back
+    rig.start_agent();
+    let job = rig.wait_job(id(&a)).await;
+    assert!(
+        !(job["status"] == "done" && job["result"]["document_number"] == keypad_fd),
+        "job A took the keypad receipt as its own: {job}"
+    );
+    assert_eq!(job["status"], "needs_attention", "{job}");
+    assert_eq!(job["error"]["code"], "recovery.foreign_document", "{job}");
+}

@@ -22,7 +22,8 @@
 //! The judgement is a pure function so that every case is unit-tested here; the worker
 //! does the reading.
 
-use kkm_core::{DocumentKind, FiscalDocument, Money, Operation};
+use kkm_core::tlv::ReceiptContent;
+use kkm_core::{DocumentKind, FiscalDocument, Money, Operation, PaymentType, Receipt, ReceiptTotals};
 
 /// What the job's document must look like.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +64,29 @@ pub fn judge(expect: &Expect, doc: &FiscalDocument) -> Judgement {
         (Expect::ShiftClose, DocumentKind::ShiftClose) => Judgement::Own,
         (Expect::ShiftOpen | Expect::ShiftClose, _) => Judgement::Foreign,
     }
+}
+
+/// Does the ФН's record of a receipt (read from its TLV) carry the job's lines and
+/// payment split? Names are not compared (the register may have mapped characters);
+/// line sums, quantities and the sums by payment type (cash net of change) are.
+pub fn content_matches(receipt: &Receipt, totals: &ReceiptTotals, c: &ReceiptContent) -> bool {
+    let lines_match = c.items.len() == receipt.items.len()
+        && c.items.iter().zip(&receipt.items).zip(&totals.lines).all(|((got, want), line)| got.amount == *line && got.quantity == want.quantity);
+    let want: Vec<(PaymentType, i64)> = PaymentType::ALL
+        .iter()
+        .map(|k| {
+            let paid = receipt.paid_by(*k).0;
+            (*k, if *k == PaymentType::Cash { paid - totals.change.0 } else { paid })
+        })
+        .filter(|(_, v)| *v != 0)
+        .collect();
+    let got: Vec<(PaymentType, i64)> = PaymentType::ALL
+        .iter()
+        .map(|k| (*k, c.payments.iter().filter(|(t, _)| t == k).map(|(_, m)| m.0).sum::<i64>()))
+        .filter(|(_, v)| *v != 0)
+        .collect();
+    let op_total = c.operation.is_none_or(|o| o == receipt.operation) && c.total.is_none_or(|t| t == totals.total);
+    lines_match && want == got && op_total
 }
 
 #[cfg(test)]
@@ -115,6 +139,30 @@ mod tests {
     fn a_shift_opened_by_the_unit_is_skipped_a_shift_close_is_not() {
         assert_eq!(judge(&A, &doc(11, DocumentKind::ShiftOpen, None, None)), Judgement::Skip);
         assert_eq!(judge(&A, &doc(11, DocumentKind::ShiftClose, None, None)), Judgement::Foreign);
+    }
+
+    #[test]
+    fn content_tells_the_jobs_receipt_from_a_keypad_one_with_the_same_total() {
+        let receipt: Receipt = serde_json::from_value(serde_json::json!({
+            "operation": "sale",
+            "items": [{"name": "Маникюр", "price": 140000, "vat": "vat10"}, {"name": "Крем", "price": 10000, "vat": "vat10"}],
+            "payments": [{"type": "cash", "sum": 150000}, {"type": "electronic", "sum": 10000}]
+        }))
+        .unwrap();
+        let totals = receipt.validate(&kkm_core::Limits::default()).unwrap();
+        let item = |amount| kkm_core::tlv::ContentItem { name: "x".into(), price: Money(amount), quantity: kkm_core::Quantity(1000), amount: Money(amount) };
+        let ours = ReceiptContent {
+            operation: Some(Operation::Sale),
+            total: Some(Money(150_000)),
+            payments: vec![(PaymentType::Cash, Money(140_000)), (PaymentType::Electronic, Money(10_000))],
+            items: vec![item(140_000), item(10_000)],
+            cashier: None,
+        };
+        assert!(content_matches(&receipt, &totals, &ours), "cash is recorded net of the 100,00 change");
+        let keypad = ReceiptContent { payments: vec![(PaymentType::Cash, Money(150_000))], items: vec![item(150_000)], ..ours.clone() };
+        assert!(!content_matches(&receipt, &totals, &keypad));
+        let other_split = ReceiptContent { payments: vec![(PaymentType::Electronic, Money(150_000))], ..ours.clone() };
+        assert!(!content_matches(&receipt, &totals, &other_split));
     }
 
     #[test]

@@ -24,7 +24,7 @@
 //!    nothing else prints until that copy (of that document) is printed.
 
 use super::job::{Job, JobError, JobRequest, JobStatus};
-use super::recovery::{judge, Expect, Judgement, SCAN_LIMIT};
+use super::recovery::{content_matches, judge, Expect, Judgement, SCAN_LIMIT};
 use super::store::Store;
 use crate::config::Policy;
 use kkm_core::{Condition, DeviceStatus, DriverBox, DriverError, ErrorClass, FiscalResult, ShiftState};
@@ -714,22 +714,28 @@ impl Worker {
             match judge(&expect, &doc) {
                 Judgement::Skip => continue,
                 Judgement::Own => {
+                    // Operation and total match; where the register gives the receipt's
+                    // content, its lines and payment split must match too (a keypad
+                    // receipt of the same total is not the job's).
+                    if let Some(JobRequest::Receipt { receipt }) = &req {
+                        match self.driver.receipt_content(n).await {
+                            Ok(content) => {
+                                let same = receipt
+                                    .validate(&self.driver.profile().limits)
+                                    .is_ok_and(|t| content_matches(receipt, &t, &content));
+                                if !same {
+                                    return self.attention(job.id, foreign(n, before, last));
+                                }
+                            }
+                            Err(e) if e.is_link() && !matches!(e, DriverError::Protocol(_)) => return self.offline(&e),
+                            Err(e) => tracing::info!(device = %self.device, job = job.id, "receipt content not available ({e}); matched on operation and total"),
+                        }
+                    }
                     tracing::info!(device = %self.device, job = job.id, fd = n, "recovered: the ФН has the job's document");
                     let result = FiscalResult { document_number: doc.number, fiscal_sign: doc.fiscal_sign, datetime: doc.datetime, shift_number: doc.shift_number };
                     return self.done(job.id, Some(&result)).await;
                 }
-                Judgement::Foreign => {
-                    let why = JobError {
-                        code: "recovery.foreign_document".into(),
-                        title_ru: format!(
-                            "После задания в ФН появился чужой документ №{n} (документы №{}–{last}): пробит ли чек этого задания, неизвестно. Повторно не пробивается",
-                            before + 1
-                        ),
-                        title_en: format!("FN document {n} (of {}–{last}) is not this job's; it will not be reprinted", before + 1),
-                        action_ru: "Возможно, чек пробили вручную с клавиатуры ККТ или другой программой. Сверьте чеки на кассе с программой и при необходимости пробейте чек заново с новым ключом.".into(),
-                    };
-                    return self.attention(job.id, why);
-                }
+                Judgement::Foreign => return self.attention(job.id, foreign(n, before, last)),
             }
         }
         if last > end {
@@ -762,6 +768,18 @@ fn job_key(job: &Job) -> String {
         h = h.wrapping_mul(0x0100_0193);
     }
     format!("{}-{h:08x}", job.id).chars().take(16).collect()
+}
+
+fn foreign(n: u32, before: u32, last: u32) -> JobError {
+    JobError {
+        code: "recovery.foreign_document".into(),
+        title_ru: format!(
+            "После задания в ФН появился чужой документ №{n} (документы №{}–{last}): пробит ли чек этого задания, неизвестно. Повторно не пробивается",
+            before + 1
+        ),
+        title_en: format!("FN document {n} (of {}–{last}) is not this job's; it will not be reprinted", before + 1),
+        action_ru: "Возможно, чек пробили вручную с клавиатуры ККТ или другой программой. Сверьте чеки на кассе с программой и при необходимости пробейте чек заново с новым ключом.".into(),
+    }
 }
 
 fn paper_out_after_fiscal() -> JobError {

@@ -43,6 +43,12 @@ pub trait FiscalDriver: Send {
     async fn ofd_status(&mut self) -> DriverResult<OfdStatus>;
     /// Reads a fiscal document from the ФН archive by its number.
     async fn find_document(&mut self, number: u32) -> DriverResult<FiscalDocument>;
+    /// A receipt's content from the ФН archive (payments, lines, cashier): what proves
+    /// that a receipt in the ФН is a job's own, beyond its operation and total.
+    async fn receipt_content(&mut self, number: u32) -> DriverResult<crate::tlv::ReceiptContent> {
+        let _ = number;
+        Err(crate::error::DriverError::Unsupported("reading a document's TLV"))
+    }
     /// The current shift's money counters, without printing.
     async fn shift_totals(&mut self) -> DriverResult<ShiftTotals>;
     /// The shift's cash-in and cash-out totals, cheaply: the counters that tell whether

@@ -30,6 +30,7 @@ pub mod platform;
 pub mod port;
 pub mod receipt;
 pub mod text;
+pub mod tlv;
 pub mod wire;
 
 pub use device::*;

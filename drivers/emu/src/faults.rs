@@ -20,6 +20,7 @@
 //! | `drop-link[@OP][=S]` | the next OP runs, then the link is down for S seconds (default 2) |
 //! | `power-cut[@OP][=S]` | the next OP runs, then the power is off for S seconds: the link state is lost |
 //! | `paper-out[@OP]` | paper runs out at OP; at a fiscal OP or an item line, after it is registered, while it prints |
+//! | `power-cut-before[@OP][=S]` | the power goes off as the next OP's frame arrives: the unit never runs it, and is off for S seconds (default 2). Shtrih front-end only |
 //! | `garble-ack[@OP]` | the unit accepts the next OP's frame but its link-level acknowledgement reaches the host as noise (a corrupted ACK); the command runs once |
 //!
 //! Without `@OP` a fault waits for the next operation that changes state (not a
@@ -101,6 +102,8 @@ pub enum RequestFault {
     Nak,
     /// Accept and run the frame, but send a garbage byte where the ACK belongs.
     GarbleAck,
+    /// The power goes off as the frame arrives: it never runs.
+    PowerCutBefore(Duration),
 }
 
 /// What the front-end should do with an answer after running the request.
@@ -127,6 +130,7 @@ pub enum FaultKind {
     PowerCut(Duration),
     PaperOut,
     GarbleAck,
+    PowerCutBefore(Duration),
 }
 
 /// One parsed fault.
@@ -172,6 +176,7 @@ impl FaultSpec {
             "power-cut" => FaultKind::PowerCut(secs(2)?),
             "paper-out" => FaultKind::PaperOut,
             "garble-ack" => FaultKind::GarbleAck,
+            "power-cut-before" => FaultKind::PowerCutBefore(secs(2)?),
             other => return Err(format!("unknown fault {other:?}")),
         };
         Ok(FaultSpec { kind, on })
@@ -221,6 +226,9 @@ impl FaultPlan {
         if self.naks > 0 {
             self.naks -= 1;
             return (RequestFault::Nak, false);
+        }
+        if let Some(FaultKind::PowerCutBefore(d)) = self.take(op, |k| matches!(k, FaultKind::PowerCutBefore(_))) {
+            return (RequestFault::PowerCutBefore(d), false);
         }
         let paper = self.take(op, |k| matches!(k, FaultKind::PaperOut)).is_some();
         if self.take(op, |k| matches!(k, FaultKind::GarbleAck)).is_some() {

@@ -192,6 +192,10 @@ struct State {
     /// The ФН document the last print was, if it was a fiscal one.
     #[serde(default)]
     last_printed_document: Option<u32>,
+    /// Receipts' content (lines, payments, cashier) by ФД number: the ФН's archive
+    /// that TLV reads return.
+    #[serde(default)]
+    contents: std::collections::BTreeMap<u32, kkm_core::tlv::ReceiptContent>,
 }
 
 /// The emulated fiscal core. See the module docs.
@@ -203,6 +207,8 @@ pub struct FiscalCore {
     /// The front-end's unit finishes an interrupted print by itself when paper is put
     /// back (no "continue printing" command). Set by the front-end, not persisted.
     resume_on_paper_in: bool,
+    /// A TLV read of one document in progress: its records and how far it has been read.
+    tlv_read: Option<(Vec<u8>, usize)>,
 }
 
 fn pay_index(p: PaymentType) -> usize {
@@ -230,7 +236,7 @@ impl FiscalCore {
                 let text = std::fs::read(p)?;
                 let state: State = serde_json::from_slice(&text)
                     .map_err(|e| std::io::Error::other(format!("{}: corrupt emulator state: {e}", p.display())))?;
-                return Ok(FiscalCore { state, path: Some(p.to_path_buf()), utc_offset, print_sink: None, resume_on_paper_in: false });
+                return Ok(FiscalCore { state, path: Some(p.to_path_buf()), utc_offset, print_sink: None, resume_on_paper_in: false, tlv_read: None });
             }
         }
         let mut core = FiscalCore {
@@ -251,11 +257,13 @@ impl FiscalCore {
                 shift_cashier: None,
                 last_copy_of: None,
                 last_printed_document: None,
+                contents: Default::default(),
             },
             path: path.map(Path::to_path_buf),
             utc_offset,
             print_sink: None,
             resume_on_paper_in: false,
+            tlv_read: None,
         };
         core.add_document(DocumentKind::Registration, None, None, None);
         core.save()?;
@@ -461,6 +469,7 @@ impl FiscalCore {
     pub fn replace_fn(&mut self, serial: &str) {
         self.state.identity.fn_serial = serial.to_string();
         self.state.documents.clear();
+        self.state.contents.clear();
         self.state.receipt = None;
         self.state.shift.open = false;
         self.add_document(DocumentKind::Registration, None, None, None);
@@ -836,6 +845,25 @@ impl FiscalCore {
                 d.reference = receipt.reference.clone();
             }
         }
+        let mut payments: Vec<(PaymentType, Money)> = Vec::new();
+        for (i, m) in receipt.payments.iter().enumerate() {
+            let v = if i == 0 { cash_net } else { *m };
+            if v.0 != 0 {
+                payments.push((PaymentType::ALL[i], v));
+            }
+        }
+        let content = kkm_core::tlv::ReceiptContent {
+            operation: Some(op),
+            total: Some(total),
+            payments,
+            items: receipt
+                .lines
+                .iter()
+                .map(|l| kkm_core::tlv::ContentItem { name: l.name.clone(), price: l.price, quantity: l.quantity, amount: l.amount })
+                .collect(),
+            cashier: receipt.cashier.clone(),
+        };
+        self.state.contents.insert(doc.number, content);
         let lines = printer::receipt(&self.state.identity, &receipt, &doc, change);
         self.print(lines, true);
         self.commit();
@@ -891,6 +919,47 @@ impl FiscalCore {
                 Err(e)
             }
         }
+    }
+
+    /// Starts reading a document's TLV (Shtrih FF3A): its ФФД type (3 for a receipt) and
+    /// length. Documents other than receipts are given with no records.
+    pub fn start_tlv_read(&mut self, number: u32) -> Result<(u16, u16), CoreError> {
+        self.start_tlv_read_inner(number)
+    }
+
+    /// What the ФН keeps of receipt `number` (lines, payments, cashier), for front-ends
+    /// that give documents as structured data (УМКА `fiscaldoc.json`).
+    pub fn receipt_content(&self, number: u32) -> Option<&kkm_core::tlv::ReceiptContent> {
+        self.state.contents.get(&number)
+    }
+
+    fn start_tlv_read_inner(&mut self, number: u32) -> Result<(u16, u16), CoreError> {
+        let d = self.document(number)?;
+        let doc_type = match d.kind {
+            DocumentKind::Registration => 1,
+            DocumentKind::ShiftOpen => 2,
+            DocumentKind::Receipt => 3,
+            DocumentKind::ShiftClose => 5,
+            _ => 0,
+        };
+        let data = self.state.contents.get(&number).map(kkm_core::tlv::encode_receipt).unwrap_or_default();
+        let len = data.len().min(usize::from(u16::MAX)) as u16;
+        self.tlv_read = Some((data, 0));
+        Ok((doc_type, len))
+    }
+
+    /// The next block of the document being read (Shtrih FF3B); `DocumentNotFound`
+    /// (the ФН's "no data") when it is all read or no read was started.
+    pub fn next_tlv_block(&mut self, max: usize) -> Result<Vec<u8>, CoreError> {
+        let (data, at) = self.tlv_read.as_mut().ok_or(CoreError::DocumentNotFound)?;
+        if *at >= data.len() {
+            self.tlv_read = None;
+            return Err(CoreError::DocumentNotFound);
+        }
+        let end = (*at + max).min(data.len());
+        let block = data[*at..end].to_vec();
+        *at = end;
+        Ok(block)
     }
 
     /// Money registers by operation and payment type.

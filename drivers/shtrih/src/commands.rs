@@ -28,6 +28,12 @@ pub const FN_SERIAL: u16 = 0xFF02;
 pub const FN_EXPIRY: u16 = 0xFF03;
 pub const FN_REGISTRATION_TOTALS: u16 = 0xFF09;
 pub const FN_FIND_DOCUMENT: u16 = 0xFF0A;
+/// [V117] "Запросить фискальный документ в TLV формате": admin pw, ФД (4) →
+/// document type (2), length (2).
+pub const FN_REQUEST_DOCUMENT_TLV: u16 = 0xFF3A;
+/// [V117] "Чтение TLV фискального документа": admin pw → the next block of the TLV,
+/// until error 08 (no more data), as [JPOS] `fsReadDocumentTLVToEnd` reads it.
+pub const FN_READ_DOCUMENT_TLV: u16 = 0xFF3B;
 pub const FN_SEND_TLV: u16 = 0xFF0C;
 pub const FN_OFD_STATUS: u16 = 0xFF39;
 pub const FN_SHIFT_PARAMS: u16 = 0xFF40;

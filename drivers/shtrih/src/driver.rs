@@ -480,6 +480,25 @@ impl FiscalDriver for ShtrihDriver {
         })
     }
 
+    async fn receipt_content(&mut self, number: u32) -> DriverResult<kkm_core::tlv::ReceiptContent> {
+        let head = self.call(FN_REQUEST_DOCUMENT_TLV, self.admin().u32(number).done()).await?;
+        let mut r = Reader::new(&head, "document TLV header");
+        let _doc_type = r.u16().map_err(proto)?;
+        let len = usize::from(r.u16().map_err(proto)?);
+        let mut data = Vec::with_capacity(len);
+        // Bounded: one block per call, never more than the announced length.
+        while data.len() < len {
+            match self.call(FN_READ_DOCUMENT_TLV, self.admin().done()).await {
+                Ok(block) if block.is_empty() => break,
+                Ok(block) => data.extend_from_slice(&block),
+                Err(DriverError::Device { raw: 0x08, .. }) => break,
+                Err(e) => return Err(e),
+            }
+        }
+        data.truncate(len);
+        kkm_core::tlv::receipt_content(&data).map_err(proto)
+    }
+
     async fn find_document(&mut self, number: u32) -> DriverResult<FiscalDocument> {
         let d = self.call(FN_FIND_DOCUMENT, self.admin().u32(number).done()).await?;
         let mut r = Reader::new(&d, "fiscal document");

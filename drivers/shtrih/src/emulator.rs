@@ -71,7 +71,7 @@ pub fn classify(cmd: u16) -> Op {
     match cmd {
         SHORT_STATUS | FULL_STATUS | DEVICE_TYPE => Op::Status,
         LONG_SERIAL | CASH_REGISTER | OPERATING_REGISTER | READ_TABLE | FN_STATUS | FN_SERIAL | FN_EXPIRY
-        | FN_FIND_DOCUMENT | FN_OFD_STATUS | FN_SHIFT_PARAMS => Op::Query,
+        | FN_FIND_DOCUMENT | FN_REQUEST_DOCUMENT_TLV | FN_READ_DOCUMENT_TLV | FN_OFD_STATUS | FN_SHIFT_PARAMS => Op::Query,
         OPEN_SHIFT => Op::OpenShift,
         Z_REPORT => Op::CloseShift,
         X_REPORT => Op::XReport,
@@ -419,6 +419,17 @@ impl ShtrihEmulator {
                     .u32(reg.number)
                     .u32(reg.fiscal_sign)
                     .done())
+            }
+            FN_REQUEST_DOCUMENT_TLV => {
+                password_ok(&mut r, Role::SysAdmin)?;
+                let n = r.u32().map_err(bad)?;
+                let (doc_type, len) = core.start_tlv_read(n).map_err(core_error_code)?;
+                Ok(Writer::new().u16(doc_type).u16(len).done())
+            }
+            FN_READ_DOCUMENT_TLV => {
+                password_ok(&mut r, Role::SysAdmin)?;
+                // Blocks of at most 200 bytes fit one frame; 08 when all is read.
+                core.next_tlv_block(200).map_err(core_error_code)
             }
             FN_FIND_DOCUMENT => {
                 password_ok(&mut r, Role::SysAdmin)?;
@@ -768,6 +779,8 @@ impl WireDevice for ShtrihEmulator {
                         // Line noise turns the ACK into another byte; the unit has the
                         // frame and runs it all the same.
                         RequestFault::GarbleAck => 0x86,
+                        // The power goes off as the frame arrives: it never runs.
+                        RequestFault::PowerCutBefore(d) => return LinkOutcome::PowerCut(d),
                         RequestFault::None => ACK,
                     };
                     if !write(stream, &[ack]).await {

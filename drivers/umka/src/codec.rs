@@ -599,6 +599,43 @@ pub fn fiscal_result(data: &DocData) -> DriverResult<FiscalResult> {
     Ok(FiscalResult { document_number: number, fiscal_sign: sign, datetime, shift_number })
 }
 
+/// What a receipt document holds beyond its number: lines (1059: 1030, 1079, 1023, 1043),
+/// payments (1031, 1081, 1215–1217, as the ФН records them, cash net of change), total
+/// (1020), operation (1054) and cashier (1021).
+pub fn receipt_content(data: &DocData) -> DriverResult<kkm_core::tlv::ReceiptContent> {
+    let props = &data.fiscprops;
+    let mut payments = Vec::new();
+    for kind in PaymentType::ALL {
+        if let Some(m) = money_tag(props, money_type(kind).1)? {
+            if m.0 > 0 {
+                payments.push((kind, m));
+            }
+        }
+    }
+    let mut items = Vec::new();
+    for item in props.iter().filter(|p| p.tag == 1059) {
+        let p = &item.fiscprops;
+        let price = money_tag(p, 1079)?.ok_or_else(|| protocol("an item without a price (1079)"))?;
+        let quantity = find(p, 1023)
+            .and_then(|q| q.value.as_ref())
+            .and_then(parse_quantity)
+            .ok_or_else(|| protocol("an item without a readable quantity (1023)"))?;
+        let amount = match money_tag(p, 1043)? {
+            Some(a) => a,
+            None => quantity.times(price).ok_or_else(|| protocol("an item's amount overflows"))?,
+        };
+        let name = find(p, 1030).and_then(|n| n.text()).unwrap_or_default();
+        items.push(kkm_core::tlv::ContentItem { name, price, quantity, amount });
+    }
+    Ok(kkm_core::tlv::ReceiptContent {
+        operation: find(props, 1054).and_then(|p| p.int()).and_then(|c| u8::try_from(c).ok()).and_then(Operation::from_code),
+        total: money_tag(props, 1020)?,
+        payments,
+        items,
+        cashier: find(props, 1021).and_then(|p| p.text()),
+    })
+}
+
 /// A document read back by number (`fiscaldoc.json`).
 pub fn fiscal_document(data: &DocData, ofd_acknowledged: bool) -> DriverResult<FiscalDocument> {
     let r = fiscal_result(data)?;

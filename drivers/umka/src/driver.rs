@@ -261,6 +261,11 @@ impl FiscalDriver for UmkaDriver {
         Ok(doc)
     }
 
+    async fn receipt_content(&mut self, number: u32) -> DriverResult<kkm_core::tlv::ReceiptContent> {
+        let data = self.read(&format!("/fiscaldoc.json?number={number}&print=0"), codec::parse_document).await?;
+        codec::receipt_content(&data)
+    }
+
     async fn shift_totals(&mut self) -> DriverResult<ShiftTotals> {
         let s = self.cashbox().await?;
         let money = |v: i64, what: &str| {

@@ -176,6 +176,27 @@ impl UmkaEmulator {
         if let Some(r) = &d.reference {
             props.push(Prop { printable: Some(r.clone()), ..Prop::new(1192, r.clone()) });
         }
+        if let Some(c) = core.receipt_content(d.number) {
+            if let Some(name) = &c.cashier {
+                props.push(cap(1021, "КАССИР", name.clone().into(), name.clone()));
+            }
+            for it in &c.items {
+                // Quantities are echoed with a decimal comma, as the captures show.
+                let q = codec::quantity_text(it.quantity).replace('.', ",");
+                props.push(Prop::nested(
+                    1059,
+                    vec![
+                        Prop { printable: Some(it.name.clone()), ..Prop::new(1030, it.name.clone()) },
+                        Prop { printable: Some(it.price.to_string()), ..Prop::new(1079, it.price.0) },
+                        Prop { printable: Some(q.clone()), ..Prop::new(1023, q) },
+                        Prop { printable: Some(it.amount.to_string()), ..Prop::new(1043, it.amount.0) },
+                    ],
+                ));
+            }
+            for (kind, m) in &c.payments {
+                props.push(cap(codec::money_type(*kind).1, kind.name_ru(), m.0.into(), m.to_string()));
+            }
+        }
         props.push(cap(1037, "РН ККТ", id.rnm.clone().into(), id.rnm.clone()));
         props.push(cap(1040, "ФД", d.number.into(), d.number.to_string()));
         props.push(cap(1041, "ФН", id.fn_serial.clone().into(), id.fn_serial.clone()));
