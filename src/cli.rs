@@ -209,7 +209,14 @@ pub fn run() -> ExitCode {
         }
     };
     let json = matches!(&cli.command, Command::Device(d) if d.json);
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        // The queue is one SQLite connection behind a mutex: more than a few blocking
+        // threads only queue on it, and each costs a stack and a malloc arena (1 000
+        // long-polls once spawned hundreds of them).
+        .max_blocking_threads(8)
+        .enable_all()
+        .build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("cannot start the async runtime: {e}");
