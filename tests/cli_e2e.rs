@@ -144,3 +144,28 @@ fn demo_once_prints_a_fiscal_receipt_through_the_daemon() {
     assert!(stdout.contains("#token="), "the page link carries the token: {stdout}");
     assert!(stdout.contains("curl -s -H 'Authorization: Bearer "), "{stdout}");
 }
+
+/// Neva-01-F on its default protocol: the emulator prints an `http://` port, and the
+/// same `device` commands work over the УМКА HTTP API; what the profile lacks is refused
+/// with an explanation, and `detect` names the protocol and model.
+#[test]
+fn neva_over_the_umka_http_api() {
+    let emu = emulator("neva-01-f", "tcp:127.0.0.1:0");
+    assert!(emu.port.starts_with("http://127.0.0.1:"), "{}", emu.port);
+    let (ok, out, err) = device(&emu.port, "neva-01-f", &["detect"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("umka") && out.contains("НЕВА-01-Ф") && out.contains("neva-01-f"), "{out}");
+    let (ok, out, err) = device(&emu.port, "neva-01-f", &["receipt", "tests/fixtures/receipt-sale.json"]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("ФД"), "{out}");
+    let (ok, out, _) = device(&emu.port, "neva-01-f", &["--json", "document", "3"]);
+    assert!(ok && out.contains("\"receipt\""), "{out}");
+    let (ok, _, err) = device(&emu.port, "neva-01-f", &["x-report"]);
+    assert!(!ok);
+    assert!(err.contains("device.not_in_profile") && err.contains("Что делать"), "{err}");
+    let (ok, _, err) = device(&emu.port, "neva-01-f", &["--cashier", "1", "--password", "7", "status"]);
+    assert!(!ok);
+    assert!(err.contains("config.device_credentials"), "{err}");
+    let (ok, _, err) = device(&emu.port, "azur-01f", &["status"]);
+    assert!(!ok && err.contains("config.port_not_http"), "{err}");
+}
