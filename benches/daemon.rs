@@ -31,6 +31,8 @@ fn config(dir: &std::path::Path, model: &str, port: &str) -> Config {
             protocol: None,
             operator_password: None,
             admin_password: None,
+            cashier: None,
+            cashier_password: None,
         }],
     }
 }

@@ -76,6 +76,7 @@ fn build() -> Shift {
         total: None,
         shift_number: Some(1),
         ofd_acknowledged: true,
+        reference: None,
     }];
     let mut jobs = Vec::new();
     let mut ops = Vec::new();
@@ -93,6 +94,7 @@ fn build() -> Shift {
             total: Some(Money(total)),
             shift_number: None,
             ofd_acknowledged: true,
+            reference: None,
         });
         if i % KEYPAD_EVERY == 0 {
             // Punched on the keypad, cash; the program has half of them (no reference).

@@ -7,7 +7,7 @@
 //! Every failure prints a stable code, Russian and English text and the action to take,
 //! and exits non-zero. Never a backtrace.
 
-use crate::emulate::{EmulatedModel, EmulatorOptions};
+use crate::emulate::{EmuProtocol, EmulatedModel, EmulatorOptions};
 use clap::{Parser, Subcommand};
 use kkm_core::{DriverError, Money, Receipt};
 use std::path::PathBuf;
@@ -53,9 +53,12 @@ pub enum Command {
 pub struct EmulateArgs {
     #[arg(long, value_enum)]
     pub model: EmulatedModel,
-    /// `pty` or `tcp:IP:PORT`.
-    #[arg(long, default_value = "pty")]
-    pub listen: String,
+    /// The wire protocol: Neva-01-F speaks `umka` (HTTP, the default) or `atol`/`atol-v2`.
+    #[arg(long, value_enum)]
+    pub protocol: Option<EmuProtocol>,
+    /// `pty` or `tcp:IP:PORT` (default: `pty`; for `umka`, `tcp:127.0.0.1:8088`).
+    #[arg(long)]
+    pub listen: Option<String>,
     /// The ФН state file (default: in the data dir, per model).
     #[arg(long)]
     pub state: Option<PathBuf>,
@@ -95,9 +98,15 @@ pub struct DeviceArgs {
     pub model: String,
     #[arg(long)]
     pub baud: Option<u32>,
-    /// Override the model's protocol: `shtrih`, `atol` or `atol-v2`.
+    /// Override the model's protocol: `shtrih`, `atol`, `atol-v2` or `umka`.
     #[arg(long)]
     pub protocol: Option<String>,
+    /// УМКА (http:// ports): the cashier number, 1–99 (99 = administrator). Default 1.
+    #[arg(long)]
+    pub cashier: Option<u32>,
+    /// УМКА: the cashier's password (digits). Default: the cashier's number.
+    #[arg(long)]
+    pub password: Option<String>,
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
@@ -261,8 +270,22 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
 
 async fn emulate(a: EmulateArgs) -> Result<(), CliError> {
     let bad = |code: &str, ru: String, en: String| CliError::new(code, ru, en, "Исправьте параметр командной строки.");
-    let listen = kkm_emu::Listen::parse(&a.listen)
+    let probe = EmulatorOptions { protocol: a.protocol, atol_v2: a.atol_v2, ..EmulatorOptions::new(a.model, kkm_emu::Listen::Pty) };
+    let protocol = probe
+        .resolved_protocol()
+        .map_err(|e| bad("cli.protocol_invalid", format!("Неверный --protocol: {e}"), format!("Bad --protocol: {e}")))?;
+    let listen_text = a.listen.clone().unwrap_or_else(|| {
+        if protocol == EmuProtocol::Umka { "tcp:127.0.0.1:8088".into() } else { "pty".into() }
+    });
+    let listen = kkm_emu::Listen::parse(&listen_text)
         .map_err(|e| bad("cli.listen_invalid", format!("Неверный адрес --listen: {e}"), format!("Bad --listen: {e}")))?;
+    if protocol == EmuProtocol::Umka && listen == kkm_emu::Listen::Pty {
+        return Err(bad(
+            "cli.listen_invalid",
+            "API УМКА работает по HTTP: укажите --listen tcp:IP:ПОРТ (например tcp:127.0.0.1:8088), а не pty".into(),
+            "The УМКА API is HTTP: use --listen tcp:IP:PORT (e.g. tcp:127.0.0.1:8088), not pty".into(),
+        ));
+    }
     let control = a
         .control
         .as_deref()
@@ -288,6 +311,7 @@ async fn emulate(a: EmulateArgs) -> Result<(), CliError> {
         faults,
         baud: a.baud,
         atol_v2: a.atol_v2,
+        protocol: a.protocol,
         serial: a.serial,
         serial_lost: a.serial_lost,
         echo_tape: !a.quiet,
@@ -296,7 +320,7 @@ async fn emulate(a: EmulateArgs) -> Result<(), CliError> {
         CliError::new("emulator.start_failed", format!("Эмулятор не запустился: {e}"), format!("Emulator failed to start: {e}"),
             "Проверьте, что порт свободен и папка состояния доступна для записи.")
     })?;
-    println!("Эмулятор {} запущен / emulator running", a.model.key());
+    println!("Эмулятор {} ({}) запущен / emulator running", a.model.key(), protocol.name());
     println!("port: {}", running.port);
     if let Some(c) = running.control {
         println!("control: {c}");
@@ -342,7 +366,7 @@ pub fn parse_protocol(text: Option<&str>) -> Result<Option<crate::devices::Proto
         None => Ok(None),
         Some(t) => crate::devices::Protocol::parse(t).map(Some).ok_or_else(|| {
             CliError::new("cli.protocol_invalid", format!("Неизвестный протокол {t:?}"), format!("Unknown protocol {t:?}"),
-                "Укажите --protocol shtrih, atol или atol-v2.")
+                "Укажите --protocol shtrih, atol, atol-v2 или umka.")
         }),
     }
 }

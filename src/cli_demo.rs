@@ -14,7 +14,9 @@ fn err(code: &str, e: impl std::fmt::Display) -> CliError {
 }
 
 pub async fn demo(model: EmulatedModel, once: bool) -> Result<(), CliError> {
-    let listen = if cfg!(unix) { kkm_emu::Listen::Pty } else { kkm_emu::Listen::Tcp(([127, 0, 0, 1], 0).into()) };
+    // Neva-01-F's default front-end is the УМКА HTTP API, which needs TCP.
+    let byte_pty = cfg!(unix) && model != EmulatedModel::Neva01F;
+    let listen = if byte_pty { kkm_emu::Listen::Pty } else { kkm_emu::Listen::Tcp(([127, 0, 0, 1], 0).into()) };
     let emu = start(EmulatorOptions { echo_tape: true, ..EmulatorOptions::new(model, listen) })
     .await
     .map_err(|e| err("emulator.start_failed", e))?;
@@ -32,6 +34,8 @@ pub async fn demo(model: EmulatedModel, once: bool) -> Result<(), CliError> {
             protocol: None,
             operator_password: None,
             admin_password: None,
+            cashier: None,
+            cashier_password: None,
         }],
     };
     let running = match crate::daemon::start(&config).await {

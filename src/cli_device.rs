@@ -29,10 +29,17 @@ fn fiscal_line(what: &str, r: &FiscalResult) -> String {
 pub async fn run(a: DeviceArgs) -> Result<(), CliError> {
     let spec = PortSpec::parse(&a.port).map_err(|e| {
         CliError::new("cli.port_invalid", format!("Неверное имя порта: {e}"), format!("Bad port: {e}"),
-            "Укажите COM3, /dev/ttyACM0 или tcp:HOST:PORT.")
+            "Укажите COM3, /dev/ttyACM0, tcp:HOST:PORT или http://HOST:8088.")
     })?;
+    let access = crate::devices::Access {
+        operator_password: a.operator_password,
+        admin_password: a.admin_password,
+        cashier: a.cashier,
+        cashier_password: a.password.clone(),
+    };
     if let DeviceAction::Detect = a.action {
-        let d = detect::detect(&spec, Duration::from_secs(30)).await?;
+        let creds = access.umka_credentials();
+        let d = detect::detect_with(&spec, Duration::from_secs(30), Some(&creds)).await?;
         if a.json {
             print_json(&d);
         } else {
@@ -48,8 +55,7 @@ pub async fn run(a: DeviceArgs) -> Result<(), CliError> {
         return Ok(());
     }
     let protocol = parse_protocol(a.protocol.as_deref())?;
-    let mut driver =
-        crate::devices::open_driver_with_passwords(&a.model, protocol, &spec, a.baud, a.operator_password, a.admin_password)?;
+    let mut driver = crate::devices::open_driver_with(&a.model, protocol, &spec, a.baud, &access)?;
     let result = act(&mut driver, &a).await;
     driver.disconnect().await;
     result
@@ -151,6 +157,7 @@ async fn act(driver: &mut DriverBox, a: &DeviceArgs) -> Result<(), CliError> {
                 e => CliError::new("agent.internal", e.to_string(), e.to_string(), ""),
             })?;
             read.totals.opened_at = docs.opened_at();
+            crate::reconcile::source::fill_missing_sums(&mut read.totals, &docs);
             let v = crate::api::routes::totals_view(&a.port, &read);
             if json {
                 print_json(&v);

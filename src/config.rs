@@ -10,11 +10,13 @@
 //! [[devices]]
 //! id = "kassa1"
 //! model = "azur-01f"        # or "neva-01-f", or "auto" to detect
-//! port = "COM3"              # or "/dev/ttyACM0", or "tcp:192.168.137.111:7778"
+//! port = "COM3"              # or "/dev/ttyACM0", "tcp:192.168.137.111:7778", "http://192.168.1.50:8088"
 //! # baud = 115200
-//! # protocol = "shtrih"      # override the model's protocol: "shtrih" | "atol" | "atol-v2"
+//! # protocol = "shtrih"      # override the model's protocol: "shtrih" | "atol" | "atol-v2" | "umka"
 //! # operator_password = 30
 //! # admin_password = 30
+//! # cashier = 1              # УМКА (Neva-01-F over HTTP): cashier number 1..99, 99 = administrator
+//! # cashier_password = "1"   # digits only, at most 8; default: the cashier's number
 //! ```
 //!
 //! Unknown keys are errors: a typo must not silently fall back to a default.
@@ -68,6 +70,10 @@ pub struct DeviceConfig {
     pub operator_password: Option<u32>,
     #[serde(default)]
     pub admin_password: Option<u32>,
+    #[serde(default)]
+    pub cashier: Option<u32>,
+    #[serde(default)]
+    pub cashier_password: Option<String>,
 }
 
 /// `http(s)://host[:port]`, as a browser sends it in `Origin`.
@@ -159,7 +165,25 @@ impl Config {
             }
             if let Some(p) = &d.protocol {
                 if crate::devices::Protocol::parse(p).is_none() {
-                    return bad("config.protocol_invalid", format!("protocol должен быть shtrih, atol или atol-v2, а не {p:?}"), format!("protocol must be shtrih, atol or atol-v2, not {p:?}"));
+                    return bad("config.protocol_invalid", format!("protocol должен быть shtrih, atol, atol-v2 или umka, а не {p:?}"), format!("protocol must be shtrih, atol, atol-v2 or umka, not {p:?}"));
+                }
+            }
+            if d.model != "auto" {
+                let proto = d.protocol.as_deref().and_then(crate::devices::Protocol::parse);
+                if let Ok(port) = kkm_core::port::PortSpec::parse(&d.port) {
+                    if let Err(e) = crate::devices::family_for(&d.model, proto, &port) {
+                        return bad(e.code(), format!("ККТ {:?}: {}", d.id, e.title_ru()), format!("Device {:?}: {}", d.id, e.title_en()));
+                    }
+                }
+            }
+            if let Some(c) = d.cashier {
+                if !(1..=99).contains(&c) {
+                    return bad("config.cashier_invalid", format!("cashier у ККТ {:?} должен быть от 1 до 99", d.id), format!("cashier of {:?} must be 1..99", d.id));
+                }
+            }
+            if let Some(p) = &d.cashier_password {
+                if p.is_empty() || p.len() > 8 || !p.bytes().all(|b| b.is_ascii_digit()) {
+                    return bad("config.cashier_password_invalid", format!("cashier_password у ККТ {:?}: только цифры, от 1 до 8", d.id), format!("cashier_password of {:?}: 1 to 8 digits", d.id));
                 }
             }
             if let Some(b) = d.baud {
@@ -192,6 +216,21 @@ mod tests {
         assert_eq!(
             Config::parse("[[devices]]\nid='k1'\nmodel='azur-01f'\nport='tcp:x'\n").unwrap_err().code,
             "config.port_invalid"
+        );
+        // Neva-01-F: HTTP is УМКА, a byte port is ATOL; a mismatch is refused up front.
+        assert!(Config::parse("[[devices]]\nid='k1'\nmodel='neva-01-f'\nport='http://10.0.0.5:8088'\ncashier=99\n").is_ok());
+        assert!(Config::parse("[[devices]]\nid='k1'\nmodel='neva-01-f'\nport='COM3'\n").is_ok());
+        assert_eq!(
+            Config::parse("[[devices]]\nid='k1'\nmodel='neva-01-f'\nport='COM3'\nprotocol='umka'\n").unwrap_err().code,
+            "config.port_needs_http"
+        );
+        assert_eq!(
+            Config::parse("[[devices]]\nid='k1'\nmodel='azur-01f'\nport='http://h'\n").unwrap_err().code,
+            "config.port_not_http"
+        );
+        assert_eq!(
+            Config::parse("[[devices]]\nid='k1'\nmodel='neva-01-f'\nport='http://h'\ncashier_password='abc'\n").unwrap_err().code,
+            "config.cashier_password_invalid"
         );
     }
 }

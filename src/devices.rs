@@ -2,22 +2,50 @@
 //!
 //! The model's profile gives the default protocol family; config or the command line
 //! may override it (`protocol = "atol"`), because we only assume what Neva-01-F speaks.
+//!
+//! Neva-01-F: on an `http://HOST:8088` port it is driven over the УМКА HTTP API (the
+//! working assumption); on a serial or `tcp:` port, where HTTP cannot be, over ATOL, as
+//! before. `protocol = "umka"` or `"atol"` makes the choice explicit.
 
 use kkm_core::error::{DriverError, DriverResult};
 use kkm_core::port::PortSpec;
 use kkm_core::{DriverBox, ModelProfile, ProtocolFamily};
 
 /// The model profiles we ship.
+/// The first profile of a key is the model's default protocol.
 pub fn profiles() -> Vec<&'static ModelProfile> {
-    vec![&kkm_shtrih::AZUR_01F, &kkm_atol::NEVA_01_F]
+    vec![&kkm_shtrih::AZUR_01F, &kkm_umka::NEVA_01_F_UMKA, &kkm_atol::NEVA_01_F]
 }
 
+/// The model's default profile.
 pub fn profile(key: &str) -> Option<&'static ModelProfile> {
     profiles().into_iter().find(|p| p.key.eq_ignore_ascii_case(key))
 }
 
-/// A protocol choice from config or the command line: `shtrih`, `atol` (v3 link) or
-/// `atol-v2` (the older STX/ETX link).
+/// The model's profile on one protocol family.
+pub fn profile_in(key: &str, family: ProtocolFamily) -> Option<&'static ModelProfile> {
+    profiles().into_iter().find(|p| p.key.eq_ignore_ascii_case(key) && p.family == family)
+}
+
+/// Credentials for units that log a cashier in (УМКА: HTTP Basic auth).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Access {
+    pub operator_password: Option<u32>,
+    pub admin_password: Option<u32>,
+    /// УМКА cashier number (1–99; 99 is the administrator). Default 1.
+    pub cashier: Option<u32>,
+    /// УМКА cashier password. Default: the cashier's number.
+    pub cashier_password: Option<String>,
+}
+
+impl Access {
+    pub fn umka_credentials(&self) -> kkm_umka::client::Credentials {
+        kkm_umka::client::Credentials::new(self.cashier.unwrap_or(1), self.cashier_password.as_deref())
+    }
+}
+
+/// A protocol choice from config or the command line: `shtrih`, `atol` (v3 link),
+/// `atol-v2` (the older STX/ETX link) or `umka` (the УМКА HTTP API).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Protocol {
     pub family: ProtocolFamily,
@@ -30,6 +58,7 @@ impl Protocol {
             "shtrih" => Protocol { family: ProtocolFamily::Shtrih, atol_v2: false },
             "atol" | "atol-v3" => Protocol { family: ProtocolFamily::Atol, atol_v2: false },
             "atol-v2" => Protocol { family: ProtocolFamily::Atol, atol_v2: true },
+            "umka" => Protocol { family: ProtocolFamily::Umka, atol_v2: false },
             _ => return None,
         })
     }
@@ -54,7 +83,13 @@ pub fn build_driver(dev: &crate::config::DeviceConfig) -> Result<DriverBox, Driv
         })
     })?;
     let protocol = dev.protocol.as_deref().and_then(Protocol::parse);
-    open_driver_with_passwords(&dev.model, protocol, &port, dev.baud, dev.operator_password, dev.admin_password)
+    let access = Access {
+        operator_password: dev.operator_password,
+        admin_password: dev.admin_password,
+        cashier: dev.cashier,
+        cashier_password: dev.cashier_password.clone(),
+    };
+    open_driver_with(&dev.model, protocol, &port, dev.baud, &access)
 }
 
 /// Opens (lazily: no I/O happens here) a driver for `model` on `port`.
@@ -76,12 +111,69 @@ pub fn open_driver_with_passwords(
     operator: Option<u32>,
     admin: Option<u32>,
 ) -> Result<DriverBox, DriverError> {
-    if model.eq_ignore_ascii_case("auto") {
-        return Ok(Box::new(AutoDriver::new(port.clone()).with_passwords(operator, admin)));
+    let access = Access { operator_password: operator, admin_password: admin, ..Access::default() };
+    open_driver_with(model, protocol, port, baud, &access)
+}
+
+fn config_error(code: &'static str, ru: String, en: String) -> DriverError {
+    DriverError::Invalid(kkm_core::ValidationError { code, ru, en })
+}
+
+/// The protocol a device is driven over: the explicit choice, else what the port
+/// implies (HTTP is УМКА; a byte port cannot carry it), else the model's default.
+pub fn family_for(model: &str, protocol: Option<Protocol>, port: &PortSpec) -> Result<ProtocolFamily, DriverError> {
+    let default = profile(model).ok_or_else(|| unknown_model(model))?;
+    let family = match protocol {
+        Some(p) => p.family,
+        None if port.is_http() && profile_in(model, ProtocolFamily::Umka).is_some() => ProtocolFamily::Umka,
+        None if default.family == ProtocolFamily::Umka && profile_in(model, ProtocolFamily::Atol).is_some() => {
+            ProtocolFamily::Atol
+        }
+        None => default.family,
+    };
+    if family == ProtocolFamily::Umka && !port.is_http() {
+        return Err(config_error(
+            "config.port_needs_http",
+            format!("Протокол umka работает по HTTP: укажите порт вида http://АДРЕС:8088, а не {port}"),
+            format!("The umka protocol is HTTP: use a port like http://HOST:8088, not {port}"),
+        ));
     }
-    let profile = profile(model).ok_or_else(|| unknown_model(model))?;
+    if family != ProtocolFamily::Umka && port.is_http() {
+        return Err(config_error(
+            "config.port_not_http",
+            format!("Порт {port} — это HTTP, а протокол {family} работает по COM-порту или tcp:АДРЕС:ПОРТ"),
+            format!("{port} is HTTP, but the {family} protocol needs a serial or tcp: port"),
+        ));
+    }
+    if profile_in(model, family).is_none() {
+        return Err(config_error(
+            "config.protocol_unsupported",
+            format!("Для модели {model} нет профиля с протоколом {family}"),
+            format!("Model {model} has no profile for the {family} protocol"),
+        ));
+    }
+    Ok(family)
+}
+
+/// Opens (lazily: no I/O happens here) a driver for `model` on `port` with credentials.
+pub fn open_driver_with(
+    model: &str,
+    protocol: Option<Protocol>,
+    port: &PortSpec,
+    baud: Option<u32>,
+    access: &Access,
+) -> Result<DriverBox, DriverError> {
+    if model.eq_ignore_ascii_case("auto") {
+        return Ok(Box::new(AutoDriver::new(port.clone(), access.clone())));
+    }
+    let family = family_for(model, protocol, port)?;
+    let profile = profile_in(model, family).ok_or_else(|| unknown_model(model))?;
     let atol_v2 = protocol.is_some_and(|p| p.atol_v2);
-    match protocol.map_or(profile.family, |p| p.family) {
+    let (operator, admin) = (access.operator_password, access.admin_password);
+    match family {
+        ProtocolFamily::Umka => Ok(Box::new(
+            kkm_umka::UmkaDriver::new(port.clone(), profile).with_credentials(access.umka_credentials()),
+        )),
         ProtocolFamily::Shtrih => Ok(Box::new(
             kkm_shtrih::ShtrihDriver::new(port.clone(), baud, profile)
                 .with_passwords(operator.unwrap_or(30), admin.unwrap_or(30)),
@@ -98,30 +190,30 @@ pub fn open_driver_with_passwords(
 /// the link is lost, until it has succeeded once), then behaves as that model's driver.
 pub struct AutoDriver {
     port: PortSpec,
+    access: Access,
     inner: Option<DriverBox>,
-    operator: Option<u32>,
-    admin: Option<u32>,
+    job_key: Option<String>,
 }
 
 impl AutoDriver {
-    pub fn new(port: PortSpec) -> AutoDriver {
-        AutoDriver { port, inner: None, operator: None, admin: None }
-    }
-
-    /// The configured passwords, handed to the driver once the model is detected.
-    pub fn with_passwords(mut self, operator: Option<u32>, admin: Option<u32>) -> AutoDriver {
-        self.operator = operator;
-        self.admin = admin;
-        self
+    pub fn new(port: PortSpec, access: Access) -> AutoDriver {
+        AutoDriver { port, access, inner: None, job_key: None }
     }
 
     async fn inner(&mut self) -> Result<&mut DriverBox, DriverError> {
         if self.inner.is_none() {
-            let d = crate::diagnostics::detect::detect(&self.port, std::time::Duration::from_secs(30)).await?;
+            let creds = self.access.umka_credentials();
+            let d = crate::diagnostics::detect::detect_with(&self.port, std::time::Duration::from_secs(30), Some(&creds)).await?;
             let key = d.profile.ok_or(DriverError::Unsupported("detected a model kkm-agent has no profile for"))?;
             tracing::info!(port = %self.port, model = key, baud = ?d.baud, "detected {} ({})", d.model_name, d.link);
             let protocol = Protocol { family: d.protocol, atol_v2: d.link == "atol-v2" };
-            self.inner = Some(open_driver_with_passwords(key, Some(protocol), &self.port, d.baud, self.operator, self.admin)?);
+            let port = match &d.url {
+                Some(u) => PortSpec::parse(u).map_err(|e| DriverError::Protocol(e))?,
+                None => self.port.clone(),
+            };
+            let mut driver = open_driver_with(key, Some(protocol), &port, d.baud, &self.access)?;
+            driver.set_job_key(self.job_key.as_deref());
+            self.inner = Some(driver);
         }
         self.inner.as_mut().ok_or(DriverError::Unsupported("no driver"))
     }
@@ -132,6 +224,13 @@ impl kkm_core::FiscalDriver for AutoDriver {
     fn profile(&self) -> &ModelProfile {
         // Before detection, the narrower limits of the families we know (they agree).
         self.inner.as_ref().map_or(&kkm_shtrih::AZUR_01F, |d| d.profile())
+    }
+
+    fn set_job_key(&mut self, key: Option<&str>) {
+        self.job_key = key.map(str::to_string);
+        if let Some(d) = self.inner.as_mut() {
+            d.set_job_key(key);
+        }
     }
 
     async fn identity(&mut self) -> DriverResult<kkm_core::DeviceIdentity> {
@@ -200,5 +299,28 @@ impl kkm_core::FiscalDriver for AutoDriver {
         if let Some(d) = self.inner.as_mut() {
             d.disconnect().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn port(p: &str) -> PortSpec {
+        PortSpec::parse(p).unwrap()
+    }
+
+    #[test]
+    fn the_port_picks_neva_01_fs_protocol_unless_told() {
+        assert_eq!(family_for("neva-01-f", None, &port("http://10.0.0.5:8088")).unwrap(), ProtocolFamily::Umka);
+        assert_eq!(family_for("neva-01-f", None, &port("COM3")).unwrap(), ProtocolFamily::Atol);
+        assert_eq!(family_for("neva-01-f", None, &port("tcp:10.0.0.5:5555")).unwrap(), ProtocolFamily::Atol);
+        assert_eq!(family_for("neva-01-f", Protocol::parse("atol-v2"), &port("COM3")).unwrap(), ProtocolFamily::Atol);
+        assert_eq!(family_for("azur-01f", None, &port("COM3")).unwrap(), ProtocolFamily::Shtrih);
+        assert_eq!(family_for("neva-01-f", Protocol::parse("umka"), &port("COM3")).unwrap_err().code(), "config.port_needs_http");
+        assert_eq!(family_for("neva-01-f", Protocol::parse("atol"), &port("http://h")).unwrap_err().code(), "config.port_not_http");
+        assert_eq!(family_for("azur-01f", Protocol::parse("umka"), &port("http://h")).unwrap_err().code(), "config.protocol_unsupported");
+        assert_eq!(profile("neva-01-f").unwrap().family, ProtocolFamily::Umka, "УМКА is Neva-01-F's default");
+        assert_eq!(profile_in("neva-01-f", ProtocolFamily::Atol).unwrap().family, ProtocolFamily::Atol);
     }
 }

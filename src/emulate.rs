@@ -1,6 +1,8 @@
 //! Runs a register emulator: the shared fiscal core (`kkm-emu`) with a protocol
-//! front-end (`kkm-shtrih` for Azur-01F, `kkm-atol` for Neva-01-F) on a pseudo-terminal
-//! or a TCP port, plus an optional control port.
+//! front-end (`kkm-shtrih` for Azur-01F; `kkm-umka`, the УМКА HTTP API, for Neva-01-F by
+//! default, or `kkm-atol` with `--protocol atol`) on a pseudo-terminal or a TCP port,
+//! plus an optional control port. An HTTP front-end listens on TCP only and is reached
+//! at `http://IP:PORT`.
 //!
 //! The emulators are product code: `kkm-agent demo` runs on them and the end-to-end
 //! tests drive them through the real wire protocol, in-process or as a separate
@@ -37,6 +39,28 @@ impl EmulatedModel {
     }
 }
 
+/// The wire protocol an emulator speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EmuProtocol {
+    Shtrih,
+    #[value(name = "atol")]
+    Atol,
+    #[value(name = "atol-v2")]
+    AtolV2,
+    Umka,
+}
+
+impl EmuProtocol {
+    pub fn name(self) -> &'static str {
+        match self {
+            EmuProtocol::Shtrih => "shtrih",
+            EmuProtocol::Atol => "atol",
+            EmuProtocol::AtolV2 => "atol-v2",
+            EmuProtocol::Umka => "umka",
+        }
+    }
+}
+
 /// What to start.
 #[derive(Debug, Clone)]
 pub struct EmulatorOptions {
@@ -57,6 +81,9 @@ pub struct EmulatorOptions {
     pub echo_tape: bool,
     /// Neva-01-F only: speak the older ATOL v2 link layer instead of v3.
     pub atol_v2: bool,
+    /// The protocol; `None` is the model's default (Neva-01-F: УМКА, or ATOL v2 when
+    /// `atol_v2` is set).
+    pub protocol: Option<EmuProtocol>,
 }
 
 impl EmulatorOptions {
@@ -73,6 +100,20 @@ impl EmulatorOptions {
             serial_lost: false,
             echo_tape: false,
             atol_v2: false,
+            protocol: None,
+        }
+    }
+
+    /// The protocol this emulator will speak.
+    pub fn resolved_protocol(&self) -> Result<EmuProtocol, String> {
+        match (self.model, self.protocol) {
+            (EmulatedModel::Azur01F, None | Some(EmuProtocol::Shtrih)) => Ok(EmuProtocol::Shtrih),
+            (EmulatedModel::Azur01F, Some(p)) => Err(format!("Azur-01F speaks shtrih only, not {}", p.name())),
+            (EmulatedModel::Neva01F, Some(EmuProtocol::Shtrih)) => Err("Neva-01-F speaks umka or atol, not shtrih".into()),
+            (EmulatedModel::Neva01F, Some(EmuProtocol::Atol)) if self.atol_v2 => Ok(EmuProtocol::AtolV2),
+            (EmulatedModel::Neva01F, Some(p)) => Ok(p),
+            (EmulatedModel::Neva01F, None) if self.atol_v2 => Ok(EmuProtocol::AtolV2),
+            (EmulatedModel::Neva01F, None) => Ok(EmuProtocol::Umka),
         }
     }
 }
@@ -95,6 +136,10 @@ impl Drop for RunningEmulator {
 }
 
 pub async fn start(opts: EmulatorOptions) -> std::io::Result<RunningEmulator> {
+    let protocol = opts.resolved_protocol().map_err(std::io::Error::other)?;
+    if protocol == EmuProtocol::Umka && opts.listen == Listen::Pty {
+        return Err(std::io::Error::other("the УМКА API is HTTP: listen on tcp:IP:PORT (e.g. tcp:127.0.0.1:8088), not on a pty"));
+    }
     let mut identity = opts.model.default_identity();
     if let Some(s) = &opts.serial {
         identity = EmuIdentity::new(&identity.model_name, s, &identity.fn_serial);
@@ -126,17 +171,24 @@ pub async fn start(opts: EmulatorOptions) -> std::io::Result<RunningEmulator> {
     for f in &opts.faults {
         emulator.faults().inject(*f);
     }
-    let endpoint = match opts.model {
-        EmulatedModel::Azur01F => {
+    let endpoint = match protocol {
+        EmuProtocol::Shtrih => {
             listen::start(&opts.listen, opts.baud, emulator.clone(), Arc::new(kkm_shtrih::emulator::ShtrihEmulator::azur_01f()))
                 .await?
         }
-        EmulatedModel::Neva01F => {
-            listen::start(&opts.listen, opts.baud, emulator.clone(), Arc::new(kkm_atol::emulator::AtolEmulator::neva_01_f().with_link(if opts.atol_v2 {
+        EmuProtocol::Atol | EmuProtocol::AtolV2 => {
+            let link = if protocol == EmuProtocol::AtolV2 {
                 kkm_atol::driver::LinkVersion::V2
             } else {
                 kkm_atol::driver::LinkVersion::V3
-            }))).await?
+            };
+            listen::start(&opts.listen, opts.baud, emulator.clone(), Arc::new(kkm_atol::emulator::AtolEmulator::neva_01_f().with_link(link)))
+                .await?
+        }
+        EmuProtocol::Umka => {
+            let mut e = listen::start(&opts.listen, None, emulator.clone(), Arc::new(kkm_umka::emulator::UmkaEmulator::neva_01_f())).await?;
+            e.port = e.port.replacen("tcp:", "http://", 1);
+            e
         }
     };
     let mut tasks = vec![endpoint.task];

@@ -10,7 +10,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KILLS="${KILLS:-1000}"
-for model in azur-01f neva-01-f; do
+# neva-01-f is Neva-01-F on the УМКА HTTP API; neva-01-f@atol on ATOL.
+for model in azur-01f neva-01-f neva-01-f@atol; do
     KKM_CHAOS_KILLS="$KILLS" KKM_CHAOS_MODEL="$model" \
         cargo test --release --test chaos mixed -- --nocapture 2>&1 | grep -E "^mixed chaos|panicked|FAILED|test result"
 done

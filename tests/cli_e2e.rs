@@ -20,8 +20,13 @@ impl Drop for Emulator {
 }
 
 fn emulator(model: &str, listen: &str) -> Emulator {
+    emulator_with(model, listen, &[])
+}
+
+fn emulator_with(model: &str, listen: &str, extra: &[&str]) -> Emulator {
     let mut child = Command::new(BIN)
         .args(["emulate", "--model", model, "--listen", listen, "--ephemeral", "--quiet"])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -158,8 +163,9 @@ fn totals_report_every_counter_on_both_models() {
     std::fs::write(&ret, r#"{"operation": "sale_return", "items": [{"name": "Крем", "price": 45050, "vat": "vat10"}],
         "payments": [{"type": "cash", "sum": 45050}]}"#).unwrap();
     let (sale, ret) = (sale.to_str().unwrap(), ret.to_str().unwrap());
-    for model in ["azur-01f", "neva-01-f"] {
-        let emu = emulator(model, "tcp:127.0.0.1:0");
+    // Neva-01-F on ATOL: its УМКА profile leaves cash moves and the X-report to the keypad.
+    for (model, extra) in [("azur-01f", &[][..]), ("neva-01-f", &["--protocol", "atol"][..])] {
+        let emu = emulator_with(model, "tcp:127.0.0.1:0", extra);
         for action in [&["receipt", sale][..], &["cash-in", "1000,50"], &["cash-out", "500"], &["receipt", ret]] {
             let (ok, out, err) = device(&emu.port, model, action);
             assert!(ok, "{model} {action:?}: {out} {err}");
@@ -186,4 +192,29 @@ fn totals_report_every_counter_on_both_models() {
         assert!(out.contains("Возврат прихода") && out.contains("Внесения: 1 000,50 ₽"), "{model}: {out}");
         assert!(out.contains("X-отчёт напечатан."), "{model}: {out}");
     }
+}
+
+/// Neva-01-F on its default protocol: the emulator prints an `http://` port, and the
+/// same `device` commands work over the УМКА HTTP API; what the profile lacks is refused
+/// with an explanation, and `detect` names the protocol and model.
+#[test]
+fn neva_over_the_umka_http_api() {
+    let emu = emulator("neva-01-f", "tcp:127.0.0.1:0");
+    assert!(emu.port.starts_with("http://127.0.0.1:"), "{}", emu.port);
+    let (ok, out, err) = device(&emu.port, "neva-01-f", &["detect"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("umka") && out.contains("НЕВА-01-Ф") && out.contains("neva-01-f"), "{out}");
+    let (ok, out, err) = device(&emu.port, "neva-01-f", &["receipt", "tests/fixtures/receipt-sale.json"]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("ФД"), "{out}");
+    let (ok, out, _) = device(&emu.port, "neva-01-f", &["--json", "document", "3"]);
+    assert!(ok && out.contains("\"receipt\""), "{out}");
+    let (ok, _, err) = device(&emu.port, "neva-01-f", &["x-report"]);
+    assert!(!ok);
+    assert!(err.contains("device.not_in_profile") && err.contains("Что делать"), "{err}");
+    let (ok, _, err) = device(&emu.port, "neva-01-f", &["--cashier", "1", "--password", "7", "status"]);
+    assert!(!ok);
+    assert!(err.contains("config.device_credentials"), "{err}");
+    let (ok, _, err) = device(&emu.port, "azur-01f", &["status"]);
+    assert!(!ok && err.contains("config.port_not_http"), "{err}");
 }

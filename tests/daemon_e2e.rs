@@ -1,6 +1,8 @@
 //! The daemon end to end: `kkm-agent serve` and `kkm-agent emulate` as separate
 //! processes, talking the real wire protocol over TCP, the test talking HTTP to the
-//! agent and line commands to the emulator's control port.
+//! agent and line commands to the emulator's control port. The scenarios that involve
+//! the device run for Azur-01F (Shtrih-M) and for Neva-01-F on its default protocol,
+//! the УМКА HTTP API.
 
 mod common;
 
@@ -8,9 +10,8 @@ use common::{receipt, Rig};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
-#[tokio::test]
-async fn submit_prints_once_with_fd_and_fp_and_keys_are_idempotent() {
-    let rig = Rig::start(true).await;
+async fn submit_prints_once_with_fd_and_fp_and_keys_are_idempotent(model: &str) {
+    let rig = Rig::start_model(model, true).await;
     let (code, job) = rig.post("/api/v1/receipts", Some("visit-1"), Some(&receipt(250_000))).await;
     assert_eq!(code, 202, "{job}");
     let done = rig.wait_job(job["id"].as_i64().unwrap()).await;
@@ -28,9 +29,8 @@ async fn submit_prints_once_with_fd_and_fp_and_keys_are_idempotent() {
     assert_eq!(rig.receipts_in_fn(), 1);
 }
 
-#[tokio::test]
-async fn link_dropped_mid_receipt_completes_with_one_document() {
-    let rig = Rig::start(true).await;
+async fn link_dropped_mid_receipt_completes_with_one_document(model: &str) {
+    let rig = Rig::start_model(model, true).await;
     rig.ctl("fault drop-link@receipt-close=2");
     let (_, job) = rig.post("/api/v1/receipts", Some("drop-1"), Some(&receipt(150_000))).await;
     let done = rig.wait_job(job["id"].as_i64().unwrap()).await;
@@ -40,9 +40,8 @@ async fn link_dropped_mid_receipt_completes_with_one_document() {
     assert_eq!(rig.emu_state()["last_document_number"].as_u64().unwrap(), fd);
 }
 
-#[tokio::test]
-async fn power_cut_mid_receipt_cancels_and_prints_once() {
-    let rig = Rig::start(true).await;
+async fn power_cut_mid_receipt_cancels_and_prints_once(model: &str) {
+    let rig = Rig::start_model(model, true).await;
     rig.ctl("fault power-cut@receipt-item=2");
     let (_, job) = rig.post("/api/v1/receipts", Some("cut-1"), Some(&receipt(150_000))).await;
     let done = rig.wait_job(job["id"].as_i64().unwrap()).await;
@@ -51,9 +50,8 @@ async fn power_cut_mid_receipt_cancels_and_prints_once() {
     assert_eq!(rig.emu_state()["receipt_open"], false);
 }
 
-#[tokio::test]
-async fn lost_answer_is_recovered_from_the_fn() {
-    let rig = Rig::start(true).await;
+async fn lost_answer_is_recovered_from_the_fn(model: &str) {
+    let rig = Rig::start_model(model, true).await;
     rig.ctl("fault lose-answer@receipt-close");
     rig.ctl("fault drop-link@query=1");
     let (_, job) = rig.post("/api/v1/receipts", Some("lost-1"), Some(&receipt(150_000))).await;
@@ -62,9 +60,8 @@ async fn lost_answer_is_recovered_from_the_fn() {
     assert_eq!(rig.receipts_in_fn(), 1);
 }
 
-#[tokio::test]
-async fn paper_out_parks_then_resumes() {
-    let rig = Rig::start(true).await;
+async fn paper_out_parks_then_resumes(model: &str) {
+    let rig = Rig::start_model(model, true).await;
     rig.ctl("paper out");
     let (_, job) = rig.post("/api/v1/receipts", Some("paper-1"), Some(&receipt(150_000))).await;
     let parked = rig.wait_parked().await;
@@ -78,9 +75,8 @@ async fn paper_out_parks_then_resumes() {
     assert_eq!(rig.receipts_in_fn(), 1);
 }
 
-#[tokio::test]
-async fn paper_out_after_fiscalisation_prints_a_copy_not_a_second_receipt() {
-    let rig = Rig::start(true).await;
+async fn paper_out_after_fiscalisation_prints_a_copy_not_a_second_receipt(model: &str) {
+    let rig = Rig::start_model(model, true).await;
     rig.ctl("fault paper-out@receipt-close");
     let (_, job) = rig.post("/api/v1/receipts", Some("tear-1"), Some(&receipt(150_000))).await;
     let done = rig.wait_job(job["id"].as_i64().unwrap()).await;
@@ -101,18 +97,16 @@ async fn paper_out_after_fiscalisation_prints_a_copy_not_a_second_receipt() {
     assert_eq!(rig.emu_state()["print_interrupted"], false);
 }
 
-#[tokio::test]
-async fn closed_shift_auto_opens_when_policy_allows() {
-    let rig = Rig::start(true).await;
+async fn closed_shift_auto_opens_when_policy_allows(model: &str) {
+    let rig = Rig::start_model(model, true).await;
     assert_eq!(rig.emu_state()["shift_state"], "closed");
     let (_, job) = rig.post("/api/v1/receipts", Some("s-1"), Some(&receipt(150_000))).await;
     assert_eq!(rig.wait_job(job["id"].as_i64().unwrap()).await["status"], "done");
     assert_eq!(rig.emu_state()["shift_state"], "open");
 }
 
-#[tokio::test]
-async fn closed_shift_parks_when_policy_forbids() {
-    let rig = Rig::start(false).await;
+async fn closed_shift_parks_when_policy_forbids(model: &str) {
+    let rig = Rig::start_model(model, false).await;
     let (_, job) = rig.post("/api/v1/receipts", Some("s-1"), Some(&receipt(150_000))).await;
     let parked = rig.wait_parked().await;
     assert_eq!(parked["code"], "device.shift_closed");
@@ -121,9 +115,8 @@ async fn closed_shift_parks_when_policy_forbids() {
     assert_eq!(rig.wait_job(job["id"].as_i64().unwrap()).await["status"], "done");
 }
 
-#[tokio::test]
-async fn shift_over_24_hours_parks_naming_the_z_report() {
-    let rig = Rig::start(true).await;
+async fn shift_over_24_hours_parks_naming_the_z_report(model: &str) {
+    let rig = Rig::start_model(model, true).await;
     let (_, job) = rig.post("/api/v1/receipts", Some("d1"), Some(&receipt(150_000))).await;
     assert_eq!(rig.wait_job(job["id"].as_i64().unwrap()).await["status"], "done");
     rig.ctl("clock +25h");
@@ -138,9 +131,8 @@ async fn shift_over_24_hours_parks_naming_the_z_report() {
     assert_eq!(rig.receipts_in_fn(), 2);
 }
 
-#[tokio::test]
-async fn agent_killed_mid_job_recovers_on_restart() {
-    let mut rig = Rig::start(true).await;
+async fn agent_killed_mid_job_recovers_on_restart(model: &str) {
+    let mut rig = Rig::start_model(model, true).await;
     rig.ctl("fault delay=1500");
     let (_, job) = rig.post("/api/v1/receipts", Some("k-1"), Some(&receipt(150_000))).await;
     tokio::time::sleep(Duration::from_millis(2500)).await;
@@ -243,9 +235,8 @@ async fn sigterm_shuts_down_gracefully() {
     assert!(status.success(), "{status:?}");
 }
 
-#[tokio::test]
-async fn shift_jobs_refused_by_the_shift_state_fail_instead_of_retrying() {
-    let rig = Rig::start(true).await;
+async fn shift_jobs_refused_by_the_shift_state_fail_instead_of_retrying(model: &str) {
+    let rig = Rig::start_model(model, true).await;
     // The emulator starts with the shift closed: closing it again is refused, once.
     let (_, z) = rig.post("/api/v1/shift/close", Some("z-closed"), None).await;
     let done = rig.wait_job(z["id"].as_i64().unwrap()).await;
@@ -259,4 +250,52 @@ async fn shift_jobs_refused_by_the_shift_state_fail_instead_of_retrying() {
     // The queue is not stuck: a receipt still prints.
     let (_, r) = rig.post("/api/v1/receipts", Some("after"), Some(&receipt(150_000))).await;
     assert_eq!(rig.wait_job(r["id"].as_i64().unwrap()).await["status"], "done");
+}
+
+macro_rules! models {
+    ($($name:ident),* $(,)?) => {
+        mod azur {
+            $( #[tokio::test] async fn $name() { super::$name("azur-01f").await } )*
+        }
+        mod neva_umka {
+            $( #[tokio::test] async fn $name() { super::$name("neva-01-f").await } )*
+        }
+    };
+}
+
+models!(
+    submit_prints_once_with_fd_and_fp_and_keys_are_idempotent,
+    link_dropped_mid_receipt_completes_with_one_document,
+    power_cut_mid_receipt_cancels_and_prints_once,
+    lost_answer_is_recovered_from_the_fn,
+    paper_out_parks_then_resumes,
+    paper_out_after_fiscalisation_prints_a_copy_not_a_second_receipt,
+    closed_shift_auto_opens_when_policy_allows,
+    closed_shift_parks_when_policy_forbids,
+    shift_over_24_hours_parks_naming_the_z_report,
+    agent_killed_mid_job_recovers_on_restart,
+    shift_jobs_refused_by_the_shift_state_fail_instead_of_retrying,
+);
+
+/// Neva-01-F over the УМКА API with a wrong cashier password: the queue parks with the
+/// configuration error (HTTP 401), not "no device", and prints once the config is fixed.
+#[tokio::test]
+async fn umka_wrong_password_parks_as_a_config_error() {
+    let mut rig = Rig::start_model("neva-01-f", true).await;
+    rig.kill_agent();
+    let config = std::fs::read_to_string(rig.config_path()).unwrap();
+    std::fs::write(rig.config_path(), format!("{config}cashier = 1\ncashier_password = \"7\"\n")).unwrap();
+    rig.start_agent();
+    let (_, job) = rig.post("/api/v1/receipts", Some("pw-1"), Some(&receipt(150_000))).await;
+    let parked = rig.wait_parked().await;
+    assert_eq!(parked["code"], "config.device_credentials", "{parked}");
+    assert!(parked["action_ru"].as_str().unwrap().contains("cashier_password"), "{parked}");
+    let (_, d) = rig.get("/api/v1/devices/k1").await;
+    assert_eq!(d["state"]["online"], true, "the unit answers; only the login is wrong: {d}");
+    rig.kill_agent();
+    std::fs::write(rig.config_path(), config).unwrap();
+    rig.start_agent();
+    let done = rig.wait_job(job["id"].as_i64().unwrap()).await;
+    assert_eq!(done["status"], "done", "{done}");
+    assert_eq!(rig.receipts_in_fn(), 1);
 }

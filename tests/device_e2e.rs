@@ -1,12 +1,12 @@
 //! End-to-end device scenarios, written once and run for every model over a real
-//! pseudo-terminal and over TCP.
+//! pseudo-terminal and over TCP, and for Neva-01-F over the УМКА HTTP API.
 //!
 //! Each test starts an emulator (the product's own, in-process, serving the real wire
 //! protocol), opens the model's driver on the emulator's port exactly as the agent does
 //! on a real unit, and checks the outcome both through the driver and in the
 //! emulator's ФН. Nothing is mocked: every request crosses the wire as bytes.
 
-use kkm_agent::emulate::{self, EmulatedModel, EmulatorOptions, RunningEmulator};
+use kkm_agent::emulate::{self, EmuProtocol, EmulatedModel, EmulatorOptions, RunningEmulator};
 use kkm_core::port::PortSpec;
 use kkm_core::{Condition, DriverBox, ErrorClass, Money, Receipt, ShiftState};
 use kkm_emu::{FaultSpec, Listen};
@@ -17,27 +17,48 @@ enum Wire {
     Tcp,
     /// A pty with the emulator and the driver on the older ATOL v2 link layer.
     PtyAtolV2,
+    /// HTTP on TCP: the УМКА API (Neva-01-F's default protocol).
+    Http,
+}
+
+impl Wire {
+    fn is_umka(self) -> bool {
+        matches!(self, Wire::Http)
+    }
 }
 
 struct Rig {
     emu: RunningEmulator,
     driver: DriverBox,
     model: EmulatedModel,
+    wire: Wire,
 }
 
 async fn rig(model: EmulatedModel, wire: Wire) -> Rig {
     let listen = match wire {
         Wire::Pty | Wire::PtyAtolV2 => Listen::Pty,
-        Wire::Tcp => Listen::Tcp("127.0.0.1:0".parse().unwrap()),
+        Wire::Tcp | Wire::Http => Listen::Tcp("127.0.0.1:0".parse().unwrap()),
     };
     let v2 = matches!(wire, Wire::PtyAtolV2);
-    let emu = emulate::start(EmulatorOptions { atol_v2: v2, ..EmulatorOptions::new(model, listen) })
+    // Neva-01-F on a byte wire is the ATOL profile; on HTTP the УМКА one.
+    let protocol_name = match (model, wire) {
+        (EmulatedModel::Neva01F, Wire::PtyAtolV2) => Some("atol-v2"),
+        (EmulatedModel::Neva01F, Wire::Pty | Wire::Tcp) => Some("atol"),
+        (EmulatedModel::Neva01F, Wire::Http) => Some("umka"),
+        _ => None,
+    };
+    let emu_protocol = protocol_name.map(|p| match p {
+        "atol-v2" => EmuProtocol::AtolV2,
+        "atol" => EmuProtocol::Atol,
+        _ => EmuProtocol::Umka,
+    });
+    let emu = emulate::start(EmulatorOptions { atol_v2: v2, protocol: emu_protocol, ..EmulatorOptions::new(model, listen) })
     .await
     .expect("emulator starts");
     let spec = PortSpec::parse(&emu.port).unwrap();
-    let protocol = v2.then(|| kkm_agent::devices::Protocol::parse("atol-v2").unwrap());
+    let protocol = protocol_name.map(|p| kkm_agent::devices::Protocol::parse(p).unwrap());
     let driver = kkm_agent::devices::open_driver(model.key(), protocol, &spec, None).expect("driver for model");
-    Rig { emu, driver, model }
+    Rig { emu, driver, model, wire }
 }
 
 impl Rig {
@@ -104,7 +125,13 @@ async fn sale_return(model: EmulatedModel, wire: Wire) {
 async fn x_and_z_reports(model: EmulatedModel, wire: Wire) {
     let mut r = rig(model, wire).await;
     r.open_shift().await;
-    r.driver.x_report().await.expect("x-report");
+    if r.wire.is_umka() {
+        // No public source gives УМКА's X-report call: refused, never guessed.
+        let e = r.driver.x_report().await.expect_err("not in the УМКА profile");
+        assert_eq!((e.code(), e.class()), ("device.not_in_profile", ErrorClass::Rejected), "{e}");
+    } else {
+        r.driver.x_report().await.expect("x-report");
+    }
     assert_eq!(r.driver.status().await.unwrap().shift, ShiftState::Open);
     let z = r.driver.close_shift(None).await.expect("z-report");
     assert_eq!(z.document_number, r.last_fd());
@@ -114,6 +141,19 @@ async fn x_and_z_reports(model: EmulatedModel, wire: Wire) {
 async fn cash_in_and_out(model: EmulatedModel, wire: Wire) {
     let mut r = rig(model, wire).await;
     r.open_shift().await;
+    if r.wire.is_umka() {
+        // No public source gives УМКА's cash in/out calls: refused, never guessed; the
+        // counters are still read from the status.
+        for e in [r.driver.cash_in(Money(100_000)).await.unwrap_err(), r.driver.cash_out(Money(100)).await.unwrap_err()] {
+            assert_eq!(e.code(), "device.not_in_profile", "{e}");
+            assert!(e.title_ru().contains("Не поддерживается"), "{}", e.title_ru());
+        }
+        r.emu.emulator.core().cash_in(Money(100_000)).unwrap();
+        r.emu.emulator.core().cash_out(Money(30_000)).unwrap();
+        let t = r.driver.shift_totals().await.expect("totals");
+        assert_eq!((t.cash_ins, t.cash_outs, t.cash_in_drawer), (Money(100_000), Money(30_000), Money(70_000)));
+        return;
+    }
     r.driver.cash_in(Money(100_000)).await.expect("cash in");
     r.driver.cash_out(Money(30_000)).await.expect("cash out");
     let t = r.driver.shift_totals().await.expect("totals");
@@ -182,6 +222,7 @@ async fn corrupted_checksum_is_recovered(model: EmulatedModel, wire: Wire) {
     r.open_shift().await;
     let before = r.last_fd();
     r.fault("corrupt=1");
+    // On УМКА the garbled answer is the status read before the receipt, read again.
     let res = r.driver.fiscalize(&r.fixture("receipt-sale.json")).await.expect("a corrupt answer is re-read");
     assert_eq!(res.document_number, before + 1);
     assert_eq!(r.last_fd(), before + 1);
@@ -202,6 +243,22 @@ async fn identity_and_documents(model: EmulatedModel, wire: Wire) {
     let doc = r.driver.find_document(res.document_number).await.expect("document by number");
     assert_eq!(doc.fiscal_sign, res.fiscal_sign);
     assert_eq!(doc.operation, Some(kkm_core::Operation::Sale));
+    if r.wire.is_umka() {
+        // A queue job's receipt carries the job's reference (tag 1192) and reads it back.
+        assert_eq!(doc.reference, None, "no job, no reference");
+        r.driver.set_job_key(Some("42-deadbeef"));
+        let res = r.driver.fiscalize(&fixture("receipt-sale.json")).await.unwrap();
+        let doc = r.driver.find_document(res.document_number).await.unwrap();
+        assert_eq!(doc.reference.as_deref(), Some("42-deadbeef"));
+        assert_eq!(doc.reference, r.driver.receipt_reference());
+        // Its lines and payments read back, as recovery compares them.
+        let receipt = fixture("receipt-sale.json");
+        let totals = receipt.validate(&r.driver.profile().limits).unwrap();
+        let content = r.driver.receipt_content(res.document_number).await.expect("content");
+        assert_eq!(content.items.len(), receipt.items.len());
+        assert_eq!(content.total, Some(totals.total));
+        assert!(kkm_agent::queue::recovery::content_matches(&receipt, &totals, &content), "{content:?}");
+    }
     let _ = r.model;
 }
 
@@ -227,6 +284,7 @@ macro_rules! matrix {
         mod neva_pty { use super::*; $( #[tokio::test] async fn $name() { super::$name(EmulatedModel::Neva01F, Wire::Pty).await } )* }
         mod neva_tcp { use super::*; $( #[tokio::test] async fn $name() { super::$name(EmulatedModel::Neva01F, Wire::Tcp).await } )* }
         mod neva_v2_pty { use super::*; $( #[tokio::test] async fn $name() { super::$name(EmulatedModel::Neva01F, Wire::PtyAtolV2).await } )* }
+        mod neva_umka_http { use super::*; $( #[tokio::test] async fn $name() { super::$name(EmulatedModel::Neva01F, Wire::Http).await } )* }
     };
 }
 

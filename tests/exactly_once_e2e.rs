@@ -13,6 +13,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_kkm-agent");
+/// Neva-01-F on its default protocol, the УМКА HTTP API.
+const UMKA: &str = "neva-01-f";
 
 fn id(job: &serde_json::Value) -> i64 {
     job["id"].as_i64().unwrap_or_else(|| panic!("no job id in {job}"))
@@ -47,6 +49,10 @@ async fn keypad_receipt_with_the_same_total_is_never_adopted(model: &str) {
     let mut rig = Rig::start_model(model, true).await;
     open_shift(&rig).await;
     let a = kill_mid_receipt(&mut rig, "a-1", 150_000).await;
+    if model == UMKA {
+        umka_keypad_after_a_lost_answer(rig, a).await;
+        return;
+    }
     rig.ctl("keypad cancel");
     let answer = rig.ctl("keypad receipt sale 1500,00 cash");
     let keypad_fd: u64 = answer.trim().trim_start_matches("ok ").parse().unwrap();
@@ -60,6 +66,26 @@ async fn keypad_receipt_with_the_same_total_is_never_adopted(model: &str) {
         Some("needs_attention") => assert_eq!(rig.receipts_in_fn(), 1, "{job}"),
         other => panic!("unexpected {other:?}: {job}"),
     }
+}
+
+/// Neva-01-F on the УМКА API: a receipt is one HTTP request, which the unit runs to the
+/// end whether or not the agent is still there to read the answer; the keypad cannot
+/// cancel it half-way. So the agent's receipt is fiscalised, and a keypad receipt with
+/// the same total punched while the agent is down comes after it: recovery must take
+/// the first one, its own, and leave the keypad's alone.
+async fn umka_keypad_after_a_lost_answer(mut rig: Rig, a: i64) {
+    let started = Instant::now();
+    while rig.emu_state()["receipt_open"] != false {
+        assert!(started.elapsed() < Duration::from_secs(30), "the receipt never closed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let answer = rig.ctl("keypad receipt sale 1500,00 cash");
+    let keypad_fd: u64 = answer.trim().trim_start_matches("ok ").parse().unwrap();
+    rig.start_agent();
+    let job = rig.wait_job(a).await;
+    assert_eq!(job["status"], "done", "{job}");
+    assert_eq!(job["result"]["document_number"].as_u64(), Some(keypad_fd - 1), "its own, the first: {job}");
+    assert_eq!(rig.receipts_in_fn(), 2, "{job}");
 }
 
 /// Issue 13, defect 2: the ФН was replaced while the agent was down with a job in
@@ -131,8 +157,11 @@ macro_rules! both_models {
         mod azur {
             $( #[tokio::test] async fn $name() { super::$name("azur-01f").await } )*
         }
-        mod neva {
-            $( #[tokio::test] async fn $name() { super::$name("neva-01-f").await } )*
+        mod neva_atol {
+            $( #[tokio::test] async fn $name() { super::$name("neva-01-f@atol").await } )*
+        }
+        mod neva_umka {
+            $( #[tokio::test] async fn $name() { super::$name(super::UMKA).await } )*
         }
     };
 }

@@ -275,8 +275,13 @@ macro_rules! both_models {
         mod azur {
             $( #[tokio::test] async fn $name() { super::$name("azur-01f").await } )*
         }
+        /// Neva-01-F on its default protocol, the УМКА HTTP API.
         mod neva {
             $( #[tokio::test] async fn $name() { super::$name("neva-01-f").await } )*
+        }
+        /// Neva-01-F on ATOL.
+        mod neva_atol {
+            $( #[tokio::test] async fn $name() { super::$name("neva-01-f@atol").await } )*
         }
     };
 }
@@ -328,7 +333,7 @@ async fn bad_input_is_a_problem_with_a_stable_code() {
 /// `x_report=true` prints the X-report as well; the counters come back either way.
 #[tokio::test]
 async fn totals_can_print_the_x_report() {
-    let rig = Rig::start_model("neva-01-f", true).await;
+    let rig = Rig::start_model("neva-01-f@atol", true).await;
     print(&rig, "visit-1", &sale(100_000, 50_000)).await;
     let (code, t) = rig.get("/api/v1/devices/k1/shift/totals?x_report=true").await;
     assert_eq!(code, 200, "{t}");

@@ -9,12 +9,13 @@ use utoipa::OpenApi;
 #[openapi(
     info(title = "kkm-agent", description = "Localhost API of the fiscal-register agent. Money is integer kopecks."),
     paths(
-        routes::devices, routes::device, routes::submit_receipt, routes::get_job, routes::list_jobs, routes::cancel_job,
+        routes::devices, routes::device, routes::submit_receipt, routes::get_job, routes::job, routes::list_jobs, routes::cancel_job,
         routes::open_shift, routes::close_shift, routes::x_report, routes::cash_in, routes::cash_out,
         routes::shift_totals, routes::reconcile
     ),
     components(schemas(
-        Problem, routes::DeviceView, routes::CashBody, kkm_core::Receipt, kkm_core::Item, kkm_core::Payment,
+        Problem, routes::DeviceView, routes::CashBody, crate::queue::Job, crate::queue::JobStatus, crate::queue::JobError,
+        kkm_core::FiscalResult, kkm_core::Receipt, kkm_core::Item, kkm_core::Payment,
         kkm_core::Cashier, kkm_core::Customer, kkm_core::Operation, kkm_core::VatRate, kkm_core::PaymentMethod,
         kkm_core::PaymentObject, kkm_core::PaymentType, kkm_core::TaxSystem, kkm_core::Money, kkm_core::Quantity,
         routes::ShiftTotalsView, routes::PaymentSums, routes::ReconcileBody, crate::reconcile::ProgramInput,

@@ -26,7 +26,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/receipts", post(submit_receipt))
         .route("/api/v1/receipts/{id}", get(get_job))
         .route("/api/v1/jobs", get(list_jobs))
-        .route("/api/v1/jobs/{id}", get(get_job).delete(cancel_job))
+        .route("/api/v1/jobs/{id}", get(job).delete(cancel_job))
         .route("/api/v1/shift/open", post(open_shift))
         .route("/api/v1/shift/close", post(close_shift))
         .route("/api/v1/x-report", post(x_report))
@@ -60,12 +60,15 @@ fn view(d: &DeviceEntry) -> DeviceView {
 }
 
 /// Configured devices and their live state (online, parked reason, last status).
-#[utoipa::path(get, path = "/api/v1/devices", responses((status = 200, body = [DeviceView])))]
+#[utoipa::path(get, path = "/api/v1/devices", responses((status = 200, body = [DeviceView]),
+    (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json")))]
 pub async fn devices(State(s): State<AppState>) -> Json<Vec<DeviceView>> {
     Json(s.devices.iter().map(view).collect())
 }
 
-#[utoipa::path(get, path = "/api/v1/devices/{id}", responses((status = 200, body = DeviceView), (status = 404, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/devices/{id}", params(("id" = String, Path, description = "Device id from the config")),
+    responses((status = 200, body = DeviceView), (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json")))]
 pub async fn device(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<DeviceView>, Problem> {
     s.device(Some(&id)).map(|d| Json(view(d))).ok_or_else(|| unknown_device(&id))
 }
@@ -149,9 +152,14 @@ async fn enqueue(s: &AppState, device: Option<&str>, headers: &HeaderMap, req: J
 /// Queues a receipt. Answers 202 with the job once its row is committed; the same key
 /// again answers 200 with the same job; the same key with another body answers 409.
 #[utoipa::path(post, path = "/api/v1/receipts", request_body = Receipt, params(DeviceQuery,
-    ("Idempotency-Key" = String, Header, description = "Client key, unique per device")),
-    responses((status = 202, body = Object, description = "Job accepted"), (status = 200, body = Object, description = "Same key, same job"),
-        (status = 409, body = Problem), (status = 422, body = Problem), (status = 400, body = Problem), (status = 401, body = Problem)))]
+    ("Idempotency-Key" = String, Header, description = "Client key, unique per device: 1 to 128 printable ASCII characters")),
+    responses((status = 202, body = Job, description = "Job accepted and committed"), (status = 200, body = Job, description = "Same key, same body: the same job"),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "Bad JSON, missing key or device"),
+        (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "Unknown device"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "Same key, another body"),
+        (status = 413, body = Problem, content_type = "application/problem+json", description = "Body over 256 KiB"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "The receipt breaks a rule (sums, text, limits)")))]
 pub async fn submit_receipt(
     State(s): State<AppState>,
     Query(q): Query<DeviceQuery>,
@@ -169,7 +177,9 @@ pub struct WaitQuery {
 }
 
 /// A job by id, optionally waiting for it to finish.
-#[utoipa::path(get, path = "/api/v1/receipts/{id}", params(WaitQuery), responses((status = 200, body = Object), (status = 404, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/receipts/{id}", params(("id" = i64, Path, description = "Job id"), WaitQuery),
+    responses((status = 200, body = Job), (status = 400, body = Problem, content_type = "application/problem+json"),
+    (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn get_job(State(s): State<AppState>, Path(id): Path<i64>, Query(q): Query<WaitQuery>) -> Result<Json<Job>, Problem> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(q.wait.unwrap_or(0).min(60));
     // Subscribed before the first read, so a change between the read and the wait is
@@ -199,6 +209,15 @@ pub async fn get_job(State(s): State<AppState>, Path(id): Path<i64>, Query(q): Q
     }
 }
 
+/// A job by id (any kind), optionally waiting for it to finish: the same as
+/// `GET /api/v1/receipts/{id}`.
+#[utoipa::path(get, path = "/api/v1/jobs/{id}", params(("id" = i64, Path, description = "Job id"), WaitQuery),
+    responses((status = 200, body = Job), (status = 400, body = Problem, content_type = "application/problem+json"),
+    (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn job(s: State<AppState>, id: Path<i64>, q: Query<WaitQuery>) -> Result<Json<Job>, Problem> {
+    get_job(s, id, q).await
+}
+
 #[derive(Deserialize, utoipa::IntoParams)]
 pub struct ListQuery {
     pub device: Option<String>,
@@ -210,7 +229,8 @@ pub struct ListQuery {
     pub limit: Option<u32>,
 }
 
-#[utoipa::path(get, path = "/api/v1/jobs", params(ListQuery), responses((status = 200, body = [Object]), (status = 400, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/jobs", params(ListQuery), responses((status = 200, body = [Job]),
+    (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json")))]
 pub async fn list_jobs(State(s): State<AppState>, Query(q): Query<ListQuery>) -> Result<Json<Vec<Job>>, Problem> {
     let status = match q.status.as_deref() {
         None => None,
@@ -243,7 +263,11 @@ fn instant(text: &str, name: &str) -> Result<String, Problem> {
 }
 
 /// Cancels a job that has not started yet.
-#[utoipa::path(delete, path = "/api/v1/jobs/{id}", responses((status = 200, body = Object), (status = 409, body = Problem), (status = 404, body = Problem)))]
+#[utoipa::path(delete, path = "/api/v1/jobs/{id}", params(("id" = i64, Path, description = "Job id")),
+    responses((status = 200, body = Job, description = "Cancelled"), (status = 400, body = Problem, content_type = "application/problem+json"),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 409, body = Problem, content_type = "application/problem+json", description = "Already started or final"),
+    (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn cancel_job(State(s): State<AppState>, Path(id): Path<i64>) -> Result<Json<Job>, Problem> {
     s.store.blocking(move |st| st.cancel(id)).await.map(Json).map_err(|e| match e {
         StoreError::NotFound => Problem::new(StatusCode::NOT_FOUND, "request.job_not_found", "Задание не найдено", "Job not found"),
@@ -270,7 +294,9 @@ macro_rules! simple_job {
     ($name:ident, $path:literal, $req:expr, $doc:literal) => {
         #[doc = $doc]
         #[utoipa::path(post, path = $path, params(DeviceQuery, ("Idempotency-Key" = String, Header, description = "Client key")),
-            responses((status = 202, body = Object), (status = 409, body = Problem)))]
+            responses((status = 202, body = Job), (status = 200, body = Job), (status = 400, body = Problem, content_type = "application/problem+json"),
+                (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"),
+                (status = 409, body = Problem, content_type = "application/problem+json")))]
         pub async fn $name(State(s): State<AppState>, Query(q): Query<DeviceQuery>, headers: HeaderMap) -> Result<Response, Problem> {
             enqueue(&s, q.device.as_deref(), &headers, $req).await
         }
@@ -282,7 +308,10 @@ simple_job!(close_shift, "/api/v1/shift/close", JobRequest::CloseShift, "Z-repor
 simple_job!(x_report, "/api/v1/x-report", JobRequest::XReport, "Prints an X-report (a job).");
 
 #[utoipa::path(post, path = "/api/v1/cash-in", request_body = CashBody, params(DeviceQuery, ("Idempotency-Key" = String, Header, description = "Client key")),
-    responses((status = 202, body = Object), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 202, body = Job), (status = 200, body = Job), (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"), (status = 413, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn cash_in(
     State(s): State<AppState>,
     Query(q): Query<DeviceQuery>,
@@ -294,7 +323,10 @@ pub async fn cash_in(
 }
 
 #[utoipa::path(post, path = "/api/v1/cash-out", request_body = CashBody, params(DeviceQuery, ("Idempotency-Key" = String, Header, description = "Client key")),
-    responses((status = 202, body = Object), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 202, body = Job), (status = 200, body = Job), (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"), (status = 413, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn cash_out(
     State(s): State<AppState>,
     Query(q): Query<DeviceQuery>,
@@ -431,6 +463,7 @@ pub async fn shift_totals(State(s): State<AppState>, Path(id): Path<String>, Que
         let mut read = reader.shift(q.x_report.unwrap_or(false)).await.map_err(|e| device_problem(&e))?;
         let docs = shift_documents(&mut reader, Some(&s.store), &read.fn_serial, read.last_document).await.map_err(source_problem)?;
         read.totals.opened_at = docs.opened_at();
+        crate::reconcile::source::fill_missing_sums(&mut read.totals, &docs);
         Ok::<_, Problem>(read)
     };
     let read = tokio::time::timeout(READ_BUDGET, work).await.map_err(|_| timeout_problem())??;

@@ -8,13 +8,21 @@
 //! 2. ATOL v3: an FE-framed buffer ABORT and a "device type" request;
 //! 3. ATOL v2: the ENQ/ACK handshake and a status request.
 //!
+//! On a network unit it also asks the УМКА HTTP API (the working assumption for
+//! Neva-01-F): `GET /cashboxstatus.json` with the configured cashier, then cashiers 1
+//! and 99 (default passwords). An `http://` port is asked only that; a `tcp:` port on
+//! 8088 is asked that first, any other `tcp:` port after the byte protocols (on its own
+//! port and on 8088). A unit that refuses every login (HTTP 401) is reported as a wrong
+//! password, never as "no device".
+//!
 //! None of these can print or fiscalise. Each probe has a short deadline and the whole
 //! detection a total budget, so a silent port or a port full of garbage ends with a
 //! clear answer in bounded time. A port held by another program fails at once with
 //! `link.port_busy`.
 
 use kkm_core::error::{DriverError, LinkFailure};
-use kkm_core::port::{self, PortSpec};
+use kkm_core::port::{self, PortSpec, DEFAULT_HTTP_PORT};
+use kkm_umka::client::Credentials;
 use kkm_core::ProtocolFamily;
 use serde::Serialize;
 use std::time::{Duration, Instant};
@@ -38,6 +46,9 @@ pub struct Detection {
     pub unit: String,
     /// Our profile for this unit, if we have one.
     pub profile: Option<&'static str>,
+    /// For an HTTP unit: the port to configure, `http://HOST:PORT`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }
 
 fn profile_for(family: ProtocolFamily, model_id: u16, name: &str) -> (String, Option<&'static str>) {
@@ -52,7 +63,55 @@ fn profile_for(family: ProtocolFamily, model_id: u16, name: &str) -> (String, Op
 
 /// Finds what speaks on `port`, within `budget`.
 pub async fn detect(spec: &PortSpec, budget: Duration) -> Result<Detection, DriverError> {
+    detect_with(spec, budget, None).await
+}
+
+/// Asks an HTTP unit for its status (see the module docs).
+async fn probe_http(spec: &PortSpec, creds: Option<&Credentials>) -> Result<Option<Detection>, DriverError> {
+    match kkm_umka::probe::probe(spec, &kkm_umka::probe::candidates(creds), PROBE_TIMEOUT * 2).await? {
+        kkm_umka::probe::Probe::Nothing => Ok(None),
+        kkm_umka::probe::Probe::Found { status, credentials } => {
+            if credentials.cashier != creds.map_or(1, |c| c.cashier) {
+                tracing::info!(port = %spec, "the unit answered cashier {} (default password)", credentials.cashier);
+            }
+            let profile = kkm_umka::profile::is_neva(&status.modelstr).then_some(kkm_umka::NEVA_01_F_UMKA.key);
+            Ok(Some(Detection {
+                protocol: ProtocolFamily::Umka,
+                link: "umka-http",
+                baud: None,
+                model_id: u16::try_from(status.model).unwrap_or(0),
+                model_name: status.modelstr.clone(),
+                unit: status.modelstr.clone(),
+                profile,
+                url: spec.http_base(),
+            }))
+        }
+    }
+}
+
+/// [`detect`] with the УМКА cashier to try first.
+pub async fn detect_with(spec: &PortSpec, budget: Duration, creds: Option<&Credentials>) -> Result<Detection, DriverError> {
     let started = Instant::now();
+    if spec.is_http() {
+        return probe_http(spec, creds).await?.ok_or_else(|| not_found(spec, &["umka-http".into()], "no УМКА API answered"));
+    }
+    let http_ports: Vec<PortSpec> = match spec {
+        PortSpec::Tcp { host, port } => {
+            let mut v = vec![PortSpec::Http { host: host.clone(), port: *port }];
+            if *port != DEFAULT_HTTP_PORT {
+                v.push(PortSpec::Http { host: host.clone(), port: DEFAULT_HTTP_PORT });
+            }
+            v
+        }
+        _ => Vec::new(),
+    };
+    // On the УМКА port, HTTP first: bytes of the other protocols only earn 400s there.
+    let http_first = matches!(spec, PortSpec::Tcp { port, .. } if *port == DEFAULT_HTTP_PORT);
+    if http_first {
+        if let Some(d) = probe_http(&http_ports[0], creds).await? {
+            return Ok(d);
+        }
+    }
     let bauds: Vec<Option<u32>> = if spec.is_tcp() { vec![None] } else { BAUDS.iter().copied().map(Some).collect() };
     let mut tried = Vec::new();
     for baud in bauds {
@@ -77,8 +136,17 @@ pub async fn detect(spec: &PortSpec, budget: Duration) -> Result<Detection, Driv
             tried.push(format!("{link}@{}", baud.map_or("tcp".to_string(), |b| b.to_string())));
             if let Some((protocol, model_id, model_name)) = found {
                 let (unit, profile) = profile_for(protocol, model_id, &model_name);
-                return Ok(Detection { protocol, link, baud, model_id, model_name, unit, profile });
+                return Ok(Detection { protocol, link, baud, model_id, model_name, unit, profile, url: None });
             }
+        }
+    }
+    for http in http_ports.iter().skip(usize::from(http_first)) {
+        if started.elapsed() >= budget {
+            break;
+        }
+        tried.push(format!("umka-http@{http}"));
+        if let Some(d) = probe_http(http, creds).await? {
+            return Ok(d);
         }
     }
     Err(not_found(spec, &tried, "no answer"))

@@ -34,7 +34,7 @@ impl JobRequest {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum JobStatus {
     /// Accepted and committed; waiting for its turn or for the device.
@@ -78,7 +78,7 @@ impl JobStatus {
 }
 
 /// Why a job failed or needs attention, explained.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobError {
     pub code: String,
     pub title_ru: String,
@@ -93,13 +93,16 @@ impl From<&DriverError> for JobError {
 }
 
 /// A job as the API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Job {
     pub id: i64,
     pub device: String,
     pub idempotency_key: String,
+    /// receipt, cash_in, cash_out, open_shift, close_shift, x_report
     pub kind: String,
     pub status: JobStatus,
+    /// The request as stored (its canonical JSON).
+    #[schema(value_type = Object)]
     pub request: serde_json::Value,
     pub result: Option<FiscalResult>,
     pub error: Option<JobError>,

@@ -14,6 +14,10 @@
 //!   Shift-open documents before it are fine (some units open the shift by themselves).
 //!   The first receipt must match operation and total; anything else is someone else's
 //!   and the job needs a person, with the document numbers in the reason.
+//! * Where the driver stamps receipts with the job's reference (УМКА, tag 1192), the
+//!   receipt must carry it too. There the whole receipt is one request, so the close
+//!   marker is set before the items reach the unit, and a keypad receipt of the same
+//!   total could otherwise pass for the job's.
 //!
 //! The judgement is a pure function so that every case is unit-tested here; the worker
 //! does the reading.
@@ -22,9 +26,10 @@ use kkm_core::tlv::ReceiptContent;
 use kkm_core::{DocumentKind, FiscalDocument, Money, Operation, PaymentType, Receipt, ReceiptTotals};
 
 /// What the job's document must look like.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Expect {
-    Receipt { operation: Operation, total: Money },
+    /// `reference`: what the job's receipt carries, when the driver stamps one.
+    Receipt { operation: Operation, total: Money, reference: Option<String> },
     ShiftOpen,
     ShiftClose,
 }
@@ -44,8 +49,9 @@ pub const SCAN_LIMIT: u32 = 64;
 
 pub fn judge(expect: &Expect, doc: &FiscalDocument) -> Judgement {
     match (expect, doc.kind) {
-        (Expect::Receipt { operation, total }, DocumentKind::Receipt) => {
-            if doc.operation == Some(*operation) && doc.total == Some(*total) {
+        (Expect::Receipt { operation, total, reference }, DocumentKind::Receipt) => {
+            let same_reference = reference.is_none() || doc.reference == *reference;
+            if doc.operation == Some(*operation) && doc.total == Some(*total) && same_reference {
                 Judgement::Own
             } else {
                 Judgement::Foreign
@@ -98,10 +104,11 @@ mod tests {
             total: total.map(Money),
             shift_number: Some(1),
             ofd_acknowledged: false,
+            reference: None,
         }
     }
 
-    const A: Expect = Expect::Receipt { operation: Operation::Sale, total: Money(150_000) };
+    const A: Expect = Expect::Receipt { operation: Operation::Sale, total: Money(150_000), reference: None };
 
     #[test]
     fn the_first_receipt_after_before_is_the_only_candidate() {
@@ -112,6 +119,20 @@ mod tests {
         assert_eq!(judge(&A, &other), Judgement::Foreign);
         let refund = doc(11, DocumentKind::Receipt, Some(Operation::SaleReturn), Some(150_000));
         assert_eq!(judge(&A, &refund), Judgement::Foreign);
+    }
+
+    #[test]
+    fn a_stamped_receipt_must_carry_the_jobs_reference() {
+        let a = Expect::Receipt { operation: Operation::Sale, total: Money(150_000), reference: Some("17-1a2b3c4d".into()) };
+        let mut ours = doc(11, DocumentKind::Receipt, Some(Operation::Sale), Some(150_000));
+        ours.reference = Some("17-1a2b3c4d".into());
+        assert_eq!(judge(&a, &ours), Judgement::Own);
+        // Same operation and total, punched on the keypad: no reference.
+        let keypad = doc(11, DocumentKind::Receipt, Some(Operation::Sale), Some(150_000));
+        assert_eq!(judge(&a, &keypad), Judgement::Foreign);
+        let mut other_job = keypad.clone();
+        other_job.reference = Some("16-99999999".into());
+        assert_eq!(judge(&a, &other_job), Judgement::Foreign);
     }
 
     #[test]

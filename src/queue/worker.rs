@@ -188,13 +188,13 @@ fn expectation(job: &Job, req: Option<&JobRequest>) -> Option<Expect> {
     match req {
         Some(JobRequest::Receipt { receipt }) => {
             let total = receipt.items.iter().try_fold(kkm_core::Money::ZERO, |a, i| i.total().and_then(|t| a.checked_add(t)))?;
-            Some(Expect::Receipt { operation: receipt.operation, total })
+            Some(Expect::Receipt { operation: receipt.operation, total, reference: None })
         }
         Some(JobRequest::OpenShift) => Some(Expect::ShiftOpen),
         Some(JobRequest::CloseShift) => Some(Expect::ShiftClose),
         Some(_) => None,
         None => match (job.kind.as_str(), job.operation, job.total) {
-            ("receipt", Some(operation), Some(total)) => Some(Expect::Receipt { operation, total }),
+            ("receipt", Some(operation), Some(total)) => Some(Expect::Receipt { operation, total, reference: None }),
             ("open_shift", ..) => Some(Expect::ShiftOpen),
             ("close_shift", ..) => Some(Expect::ShiftClose),
             _ => None,
@@ -346,6 +346,16 @@ impl Worker {
     async fn step(&mut self) -> Step {
         let status = match self.driver.status().await {
             Ok(s) => s,
+            // The unit answered but refuses even its status (УМКА: a wrong password, HTTP
+            // 401): a device-wide problem for a person, not a lost link.
+            Err(e) if !e.is_link() && e.condition().is_some_and(Condition::is_device_wide) => {
+                {
+                    let mut st = self.state();
+                    st.online = true;
+                    st.last_error = Some((&e).into());
+                }
+                return self.park(cause_of(e.condition()), (&e).into());
+            }
             Err(e) => return self.offline(&e),
         };
         {
@@ -580,6 +590,9 @@ impl Worker {
         let store = self.store.clone();
         let id = job.id;
         let mut mark_close = move || store.mark_close_sent(id).map_err(db);
+        // A protocol with request ids (УМКА's sessionId) sends the same id on a retry of
+        // this job; the key stays unique across a wiped data directory.
+        self.driver.set_job_key(Some(&job_key(&job)));
         let outcome = match &req {
             JobRequest::Receipt { receipt } => self.driver.fiscalize_with(receipt, &mut mark_close).await.map(Some),
             JobRequest::OpenShift => self.driver.open_shift(None).await.map(Some),
@@ -780,7 +793,7 @@ impl Worker {
             };
             return self.attention(job.id, why);
         }
-        let Some(expect) = expectation(&job, req.as_ref()) else {
+        let Some(mut expect) = expectation(&job, req.as_ref()) else {
             let why = JobError {
                 code: "recovery.unreadable_job".into(),
                 title_ru: format!("ФН изменился (документы №{}–{last}), а задание не читается этой версией агента", before + 1),
@@ -798,6 +811,11 @@ impl Worker {
             }
             let _ = self.store.requeue(job.id);
             return Step::Progress;
+        }
+        // A driver that stamps receipts (УМКА) names what this job's receipt carries.
+        self.driver.set_job_key(Some(&job_key(&job)));
+        if let Expect::Receipt { reference, .. } = &mut expect {
+            *reference = self.driver.receipt_reference();
         }
         let end = last.min(before.saturating_add(SCAN_LIMIT));
         for n in before.saturating_add(1)..=end {
@@ -865,6 +883,18 @@ impl Worker {
         let _ = self.store.requeue(job.id);
         Step::Progress
     }
+}
+
+/// The job's key for the driver: its id and a hash of when and under which idempotency
+/// key it was created, at most 16 characters (it may be printed in tag 1192, which holds
+/// 16).
+fn job_key(job: &Job) -> String {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in job.created_at.bytes().chain(job.idempotency_key.bytes()) {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    format!("{}-{h:08x}", job.id).chars().take(16).collect()
 }
 
 fn foreign(n: u32, before: u32, last: u32) -> JobError {

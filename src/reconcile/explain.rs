@@ -816,6 +816,7 @@ mod tests {
             total: Some(Money(total)),
             shift_number: None,
             ofd_acknowledged: true,
+            reference: None,
         }
     }
 

@@ -13,7 +13,7 @@ use super::DocumentStats;
 use crate::queue::worker::{read_document, DeviceRequest, ReadDocument, ShiftRead, WorkerHandle, MAX_DOCUMENTS_PER_REQUEST};
 use crate::queue::{JobStatus, Store, StoreError};
 use async_trait::async_trait;
-use kkm_core::{DocumentKind, DriverBox, DriverError, FiscalDocument};
+use kkm_core::{DocumentKind, DriverBox, DriverError, FiscalDocument, Money, OperationCount, OperationTotals, PaymentType, ShiftTotals};
 use std::collections::{HashMap, HashSet};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime, PrimitiveDateTime};
@@ -156,6 +156,42 @@ pub async fn shift_documents(
     Ok(ShiftDocuments { documents: got, payments, stats })
 }
 
+/// Some protocols (УМКА) give no sums by operation and payment type: they are rebuilt
+/// from the shift's receipts as the ФН holds them (their payment split read back), and
+/// the receipts by operation counted from the documents. Counters a protocol does give
+/// are never replaced.
+pub fn fill_missing_sums(t: &mut ShiftTotals, docs: &ShiftDocuments) {
+    let receipts = docs.documents.iter().filter(|d| d.kind == DocumentKind::Receipt);
+    if t.receipts_by_operation.is_empty() {
+        let mut counts: Vec<OperationCount> = Vec::new();
+        for d in receipts.clone() {
+            let Some(op) = d.operation else { continue };
+            match counts.iter_mut().find(|c| c.operation == op) {
+                Some(c) => c.count += 1,
+                None => counts.push(OperationCount { operation: op, count: 1 }),
+            }
+        }
+        t.receipts_by_operation = counts;
+    }
+    if !t.by_operation.is_empty() {
+        return;
+    }
+    let mut sums: Vec<OperationTotals> = Vec::new();
+    for d in receipts {
+        let (Some(op), Some(pays)) = (d.operation, docs.payments.get(&d.number)) else { continue };
+        for (pay, v) in PaymentType::ALL.into_iter().zip(pays) {
+            if *v == 0 {
+                continue;
+            }
+            match sums.iter_mut().find(|s| s.operation == op && s.payment == pay) {
+                Some(s) => s.sum = Money(s.sum.0 + v),
+                None => sums.push(OperationTotals { operation: op, payment: pay, sum: Money(*v) }),
+            }
+        }
+    }
+    t.by_operation = sums;
+}
+
 fn utc_primitive(t: OffsetDateTime) -> PrimitiveDateTime {
     PrimitiveDateTime::new(t.date(), t.time())
 }
@@ -207,6 +243,7 @@ pub async fn gather(handle: &WorkerHandle, store: &Store, device: &str) -> Resul
     let mut read = reader.shift(false).await?;
     let docs = shift_documents(&mut reader, Some(store), &read.fn_serial, read.last_document).await?;
     read.totals.opened_at = docs.opened_at();
+    fill_missing_sums(&mut read.totals, &docs);
     let opened_utc = docs.opened_at().and_then(|at| to_utc(at, read.status.clock));
     let since = opened_utc
         .and_then(|t| t.checked_sub(Duration::hours(1)))

@@ -66,19 +66,32 @@ impl Rig {
         Rig::start_with(model, model, auto_open_shift).await
     }
 
-    /// `config_model` may differ from the emulated one, e.g. `auto`.
+    /// `config_model` may differ from the emulated one, e.g. `auto`. A model may name
+    /// its protocol after `@`: `neva-01-f@atol` is Neva-01-F on ATOL; plain `neva-01-f`
+    /// is its default, the УМКА HTTP API. The port is whatever the emulator prints.
     pub async fn start_with(model: &str, config_model: &str, auto_open_shift: bool) -> Rig {
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("emu.json");
-        let (emu, v) = spawn_reading(
-            Command::new(BIN).args(["emulate", "--model", model, "--listen", "tcp:127.0.0.1:0", "--quiet", "--control", "127.0.0.1:0", "--state"]).arg(&state),
-            &["port: ", "control: "],
-        );
+        let (model, protocol) = match model.split_once('@') {
+            Some((m, p)) => (m, Some(p)),
+            None => (model, None),
+        };
+        let config_model = config_model.split_once('@').map_or(config_model, |(m, _)| m);
+        let mut cmd = Command::new(BIN);
+        cmd.args(["emulate", "--model", model, "--listen", "tcp:127.0.0.1:0", "--quiet", "--control", "127.0.0.1:0", "--state"]).arg(&state);
+        if let Some(p) = protocol {
+            cmd.args(["--protocol", p]);
+        }
+        let (emu, v) = spawn_reading(&mut cmd, &["port: ", "control: "]);
         let config = dir.path().join("config.toml");
+        let protocol_line = match protocol {
+            Some(p) if config_model != "auto" => format!("protocol = \"{p}\"\n"),
+            _ => String::new(),
+        };
         std::fs::write(
             &config,
             format!(
-                "listen = \"127.0.0.1:0\"\ndata_dir = {:?}\n[policy]\nauto_open_shift = {auto_open_shift}\n[[devices]]\nid = \"k1\"\nmodel = \"{config_model}\"\nport = \"{}\"\n",
+                "listen = \"127.0.0.1:0\"\ndata_dir = {:?}\n[policy]\nauto_open_shift = {auto_open_shift}\n[[devices]]\nid = \"k1\"\nmodel = \"{config_model}\"\nport = \"{}\"\n{protocol_line}",
                 dir.path().join("data"),
                 v[0]
             ),

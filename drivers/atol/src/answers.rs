@@ -212,6 +212,7 @@ pub fn document_from_tlv(doc_type: Option<u16>, records: &[Vec<u8>]) -> DriverRe
         total: if kind == DocumentKind::Receipt { total } else { None },
         shift_number,
         ofd_acknowledged: false,
+        reference: None,
     })
 }
 

@@ -12,8 +12,11 @@ pub enum ProtocolFamily {
     /// Shtrih-M binary protocol (STX/LRC). Azur-01F.
     Shtrih,
     /// ATOL 3.x command set over the v3 (0xFE, CRC-8) or v2 (STX/ETX) link layer.
-    /// Assumed for Neva-01-F.
+    /// The former working assumption for Neva-01-F; still available with `protocol = "atol"`.
     Atol,
+    /// The Armax УМКА/МЕЩЕРА platform's HTTP+JSON API (Basic auth, port 8088). The working
+    /// assumption for Neva-01-F (see `protocol-specs/umka.md`).
+    Umka,
 }
 
 impl std::fmt::Display for ProtocolFamily {
@@ -21,6 +24,7 @@ impl std::fmt::Display for ProtocolFamily {
         f.write_str(match self {
             ProtocolFamily::Shtrih => "shtrih",
             ProtocolFamily::Atol => "atol",
+            ProtocolFamily::Umka => "umka",
         })
     }
 }
@@ -157,14 +161,24 @@ pub struct FiscalDocument {
     pub shift_number: Option<u32>,
     /// Sent to (and acknowledged by) the ОФД.
     pub ofd_acknowledged: bool,
+    /// The agent's reference the receipt carries, for protocols that stamp one and read
+    /// it back (УМКА: tag 1192); `None` where the protocol has none or the receipt
+    /// carries none. See [`crate::FiscalDriver::receipt_reference`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
 }
 
 /// What a fiscalising command reports back: enough to find the document again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FiscalResult {
+    /// Номер ФД.
     pub document_number: u32,
+    /// ФП (фискальный признак).
     pub fiscal_sign: u32,
+    /// The register's local time of the document (ISO 8601, no offset).
     #[serde(with = "crate::device::dt")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "2026-11-26T10:15:00"))]
     pub datetime: PrimitiveDateTime,
     pub shift_number: Option<u32>,
 }

@@ -91,6 +91,17 @@ pub trait FiscalDriver: Send {
     /// Prints non-fiscal text lines.
     async fn print_text(&mut self, lines: &[String]) -> DriverResult<()>;
     async fn open_drawer(&mut self) -> DriverResult<()>;
+    /// Tells the driver which queue job the next calls belong to (`None`: no job, e.g. the
+    /// CLI). A protocol with request ids (УМКА's `sessionId`) keeps one id per job and
+    /// sends it again on a retry of that job. Byte-protocol drivers ignore it.
+    fn set_job_key(&mut self, _key: Option<&str>) {}
+    /// The reference this driver stamps on the current job's receipt and reads back in
+    /// [`FiscalDocument::reference`], if its protocol allows (УМКА: tag 1192). With one,
+    /// recovery owns a receipt only if it carries the job's reference: a receipt of the
+    /// same total punched on the keypad is never taken for the job's.
+    fn receipt_reference(&self) -> Option<String> {
+        None
+    }
     /// Releases the port so that other programs (the vendor's test utility) can use it.
     /// The next call reopens it.
     async fn disconnect(&mut self);

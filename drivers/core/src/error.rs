@@ -150,7 +150,7 @@ pub enum DriverError {
     #[error("{}: {detail}", failure.info().title_en)]
     Link { failure: LinkFailure, detail: String },
     /// The device answered with a well-formed error code.
-    #[error("device error {raw:#04x} ({family}): {}", info.title_en)]
+    #[error("device error {} ({family}): {}", raw_text(*family, *raw, false), info.title_en)]
     Device { family: ProtocolFamily, raw: u16, info: ErrorInfo },
     /// The device's answer broke the protocol (wrong length, unexpected command echo).
     #[error("protocol violation: {0}")]
@@ -159,6 +159,10 @@ pub enum DriverError {
     Invalid(#[from] ValidationError),
     #[error("not supported by this device: {0}")]
     Unsupported(&'static str),
+    /// The operation may exist on the device, but no public source confirms how to ask
+    /// for it in this protocol profile, so the driver refuses rather than guess.
+    #[error("not supported by the {profile} device profile: {what}")]
+    NotInProfile { profile: &'static str, what: &'static str },
 }
 
 impl DriverError {
@@ -174,13 +178,14 @@ impl DriverError {
             },
             DriverError::Device { info, .. } => info.condition.class(),
             DriverError::Protocol(_) => ErrorClass::Transient,
-            DriverError::Invalid(_) | DriverError::Unsupported(_) => ErrorClass::Rejected,
+            DriverError::Invalid(_) | DriverError::Unsupported(_) | DriverError::NotInProfile { .. } => ErrorClass::Rejected,
         }
     }
 
     pub fn condition(&self) -> Option<Condition> {
         match self {
             DriverError::Device { info, .. } => Some(info.condition),
+            DriverError::NotInProfile { .. } => Some(Condition::Unsupported),
             _ => None,
         }
     }
@@ -197,16 +202,20 @@ impl DriverError {
             DriverError::Protocol(_) => "link.protocol",
             DriverError::Invalid(v) => v.code,
             DriverError::Unsupported(_) => "device.unsupported",
+            DriverError::NotInProfile { .. } => "device.not_in_profile",
         }
     }
 
     pub fn title_ru(&self) -> String {
         match self {
             DriverError::Link { failure, .. } => failure.info().title_ru.to_string(),
-            DriverError::Device { info, raw, .. } => format!("{} (код {raw:#04X})", info.title_ru),
+            DriverError::Device { info, raw, family } => format!("{} (код {})", info.title_ru, raw_text(*family, *raw, true)),
             DriverError::Protocol(_) => "Нарушение протокола обмена с ККТ".into(),
             DriverError::Invalid(v) => v.ru.clone(),
             DriverError::Unsupported(what) => format!("ККТ не поддерживает: {what}"),
+            DriverError::NotInProfile { profile, what } => {
+                format!("Не поддерживается профилем {profile}: {what} (вызов не подтверждён открытыми источниками)")
+            }
         }
     }
 
@@ -226,6 +235,9 @@ impl DriverError {
             }
             DriverError::Invalid(_) => "Исправьте данные чека в кассовой программе.",
             DriverError::Unsupported(_) => "Обновите прошивку ККТ или выберите другую операцию.",
+            DriverError::NotInProfile { .. } => {
+                "Выполните операцию в меню кассира на самой ККТ и отразите её в учёте вручную; агент не отправляет ККТ неподтверждённые команды."
+            }
         }
     }
 
@@ -244,6 +256,16 @@ impl DriverError {
             _ => LinkFailure::Io,
         };
         DriverError::link(failure, format!("{port}: {e}"))
+    }
+}
+
+/// A device's code as its protocol writes it: hex for the binary protocols, decimal for
+/// the УМКА JSON API (`"result":106`).
+fn raw_text(family: ProtocolFamily, raw: u16, upper: bool) -> String {
+    match family {
+        ProtocolFamily::Umka => raw.to_string(),
+        _ if upper => format!("{raw:#04X}"),
+        _ => format!("{raw:#04x}"),
     }
 }
 

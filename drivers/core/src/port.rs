@@ -1,10 +1,13 @@
-//! Where a device lives and how to open a byte stream to it.
+//! Where a device lives and how to reach it.
 //!
-//! A port is written the way people see it: `COM3`, `/dev/ttyACM0`, or
-//! `tcp:192.168.137.111:7778`. Serial ports, USB virtual COM ports and pseudo-terminals
-//! all open through tokio-serial; TCP through tokio. Drivers get a boxed
-//! [`ByteStream`] and never know which it was, the way tokio-modbus keeps its codec
-//! apart from RTU and TCP transports.
+//! A port is written the way people see it: `COM3`, `/dev/ttyACM0`,
+//! `tcp:192.168.137.111:7778`, or `http://192.168.1.50:8088`. Serial ports, USB virtual
+//! COM ports and pseudo-terminals all open through tokio-serial; TCP through tokio.
+//! Byte-stream drivers get a boxed [`ByteStream`] and never know which it was, the way
+//! tokio-modbus keeps its codec apart from RTU and TCP transports.
+//!
+//! An `http://` port is not a byte stream: the device answers requests (the УМКА
+//! platform's JSON API). Its driver keeps its own HTTP client; [`open`] refuses it.
 
 use crate::error::{DriverError, DriverResult, LinkFailure};
 use std::fmt;
@@ -22,14 +25,49 @@ pub enum PortSpec {
     /// A serial device path or COM name, normalised for this OS.
     Serial { path: String },
     Tcp { host: String, port: u16 },
+    /// A device that answers HTTP requests (`http://HOST[:PORT]`, port 8088 by default).
+    Http { host: String, port: u16 },
 }
 
+/// The УМКА platform's default HTTP port.
+pub const DEFAULT_HTTP_PORT: u16 = 8088;
+
 impl PortSpec {
-    /// Parses `tcp:host:port`, `COMn`, or a device path.
+    /// Parses `tcp:host:port`, `http://host[:port]`, `COMn`, or a device path.
     pub fn parse(text: &str) -> Result<PortSpec, String> {
         let t = text.trim();
         if t.is_empty() {
             return Err("empty port name".into());
+        }
+        if let Some(rest) = t.strip_prefix("http://") {
+            let rest = rest.strip_suffix('/').unwrap_or(rest);
+            if rest.is_empty() || rest.contains(['/', '?', '#', '@']) || rest.chars().any(|c| c.is_control() || c.is_whitespace()) {
+                return Err(format!("{t:?}: expected http://HOST:PORT (no path, no credentials)"));
+            }
+            let bad_port = |p: &str| format!("{t:?}: bad HTTP port {p:?}");
+            let (host, port) = if let Some(inner) = rest.strip_prefix('[') {
+                let (h, after) = inner.split_once(']').ok_or_else(|| format!("{t:?}: unclosed [ in the host"))?;
+                match after {
+                    "" => (h, DEFAULT_HTTP_PORT),
+                    a => {
+                        let p = a.strip_prefix(':').ok_or_else(|| bad_port(a))?;
+                        (h, p.parse::<u16>().map_err(|_| bad_port(p))?)
+                    }
+                }
+            } else {
+                match rest.rsplit_once(':') {
+                    Some((h, p)) => (h, p.parse::<u16>().map_err(|_| bad_port(p))?),
+                    None => (rest, DEFAULT_HTTP_PORT),
+                }
+            };
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            if host.is_empty() || port == 0 {
+                return Err(format!("{t:?}: expected http://HOST:PORT"));
+            }
+            return Ok(PortSpec::Http { host: host.to_string(), port });
+        }
+        if t.starts_with("https://") {
+            return Err(format!("{t:?}: the device API is plain HTTP on the local network; use http://HOST:PORT"));
         }
         if let Some(rest) = t.strip_prefix("tcp:").or_else(|| t.strip_prefix("tcp://")) {
             let (host, port) = rest
@@ -51,6 +89,20 @@ impl PortSpec {
     pub fn is_tcp(&self) -> bool {
         matches!(self, PortSpec::Tcp { .. })
     }
+
+    /// A request/response device (no byte stream, no line speed).
+    pub fn is_http(&self) -> bool {
+        matches!(self, PortSpec::Http { .. })
+    }
+
+    /// The base URL of an HTTP device, e.g. `http://127.0.0.1:8088`.
+    pub fn http_base(&self) -> Option<String> {
+        match self {
+            PortSpec::Http { host, port } if host.contains(':') => Some(format!("http://[{host}]:{port}")),
+            PortSpec::Http { host, port } => Some(format!("http://{host}:{port}")),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for PortSpec {
@@ -58,6 +110,7 @@ impl fmt::Display for PortSpec {
         match self {
             PortSpec::Serial { path } => f.write_str(path),
             PortSpec::Tcp { host, port } => write!(f, "tcp:{host}:{port}"),
+            PortSpec::Http { .. } => f.write_str(&self.http_base().unwrap_or_default()),
         }
     }
 }
@@ -66,6 +119,9 @@ impl fmt::Display for PortSpec {
 /// a port held by another program fails with [`LinkFailure::PortBusy`].
 pub async fn open(spec: &PortSpec, baud: u32, timeout: Duration) -> DriverResult<BoxStream> {
     match spec {
+        PortSpec::Http { .. } => Err(DriverError::Unsupported(
+            "an http:// port answers requests, not a byte stream: use a protocol that speaks HTTP (umka)",
+        )),
         PortSpec::Tcp { host, port } => {
             let addr = format!("{host}:{port}");
             let s = tokio::time::timeout(timeout, tokio::net::TcpStream::connect(&addr))
@@ -148,5 +204,22 @@ mod tests {
         assert!(PortSpec::parse("").is_err());
         assert!(matches!(PortSpec::parse("COM3").unwrap(), PortSpec::Serial { .. }));
         assert_eq!(PortSpec::parse("/dev/ttyACM0").unwrap().to_string(), "/dev/ttyACM0");
+    }
+
+    #[test]
+    fn parse_http_ports() {
+        assert_eq!(
+            PortSpec::parse("http://192.168.1.50:8088").unwrap(),
+            PortSpec::Http { host: "192.168.1.50".into(), port: 8088 }
+        );
+        assert_eq!(PortSpec::parse("http://kassa/").unwrap(), PortSpec::Http { host: "kassa".into(), port: 8088 });
+        assert_eq!(PortSpec::parse("http://[::1]:9000").unwrap().to_string(), "http://[::1]:9000");
+        assert_eq!(PortSpec::parse("http://[::1]").unwrap(), PortSpec::Http { host: "::1".into(), port: 8088 });
+        assert!(PortSpec::parse("http://host:0").is_err());
+        assert!(PortSpec::parse("http://host:x").is_err());
+        assert!(PortSpec::parse("http://1:1@host:8088").is_err());
+        assert!(PortSpec::parse("http://host:8088/cashboxstatus.json").is_err());
+        assert!(PortSpec::parse("https://host").is_err());
+        assert!(PortSpec::parse("http://").is_err());
     }
 }

@@ -386,6 +386,8 @@ impl MeasureUnit {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Item {
+    /// 1 to 128 characters the register can print (others are refused with 422).
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 128))]
     pub name: String,
     /// Price per unit, kopecks, VAT included.
     pub price: Money,
@@ -402,6 +404,7 @@ pub struct Item {
     pub payment_object: PaymentObject,
     /// Отдел (секция), 1..=16.
     #[serde(default = "dept_one")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 16, default = 1))]
     pub department: u8,
     /// Мера количества (tag 2108). Absent: the device's default (штуки).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -488,7 +491,10 @@ impl Customer {
 #[serde(deny_unknown_fields)]
 pub struct Receipt {
     pub operation: Operation,
+    /// 1 to 100 lines (the model's limit).
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 100))]
     pub items: Vec<Item>,
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 16))]
     pub payments: Vec<Payment>,
     #[serde(default)]
     pub tax_system: TaxSystem,

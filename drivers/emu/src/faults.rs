@@ -237,6 +237,24 @@ impl FaultPlan {
         (RequestFault::None, paper)
     }
 
+    /// Whether paper runs out at `op`, leaving link-level faults alone (a step inside
+    /// one request).
+    pub fn take_paper_out(&mut self, op: Op) -> bool {
+        self.take(op, |k| matches!(k, FaultKind::PaperOut)).is_some()
+    }
+
+    /// Only the one-shot faults that end the exchange (lose, drop, power cut) at `op`,
+    /// leaving corruption counters alone: for a step inside one request (an item line
+    /// of an HTTP receipt), where there is no answer to corrupt.
+    pub fn on_step(&mut self, op: Op) -> AnswerFault {
+        match self.take(op, |k| matches!(k, FaultKind::LoseAnswer | FaultKind::DropLink(_) | FaultKind::PowerCut(_))) {
+            Some(FaultKind::LoseAnswer) => AnswerFault::Lose,
+            Some(FaultKind::DropLink(d)) => AnswerFault::DropLink(d),
+            Some(FaultKind::PowerCut(d)) => AnswerFault::PowerCut(d),
+            _ => AnswerFault::Send,
+        }
+    }
+
     pub fn on_answer(&mut self, op: Op) -> AnswerFault {
         let fault = self.take(op, |k| {
             matches!(k, FaultKind::LoseAnswer | FaultKind::DropLink(_) | FaultKind::PowerCut(_))

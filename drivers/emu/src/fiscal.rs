@@ -95,6 +95,9 @@ pub struct OpenReceipt {
     pub cashier: Option<String>,
     #[serde(default)]
     pub contact: Option<String>,
+    /// The client's reference the receipt carries (УМКА tag 1192).
+    #[serde(default)]
+    pub reference: Option<String>,
 }
 
 impl OpenReceipt {
@@ -620,6 +623,7 @@ impl FiscalCore {
             total,
             shift_number,
             ofd_acknowledged: false,
+            reference: None,
         };
         self.state.documents.push(doc.clone());
         self.sync_ofd();
@@ -712,7 +716,7 @@ impl FiscalCore {
         self.guard_shift_open()?;
         self.guard_printer()?;
         self.state.receipt =
-            Some(OpenReceipt { operation, lines: Vec::new(), payments: [Money::ZERO; 5], cashier: None, contact: None });
+            Some(OpenReceipt { operation, lines: Vec::new(), payments: [Money::ZERO; 5], cashier: None, contact: None, reference: None });
         self.commit();
         Ok(())
     }
@@ -765,6 +769,14 @@ impl FiscalCore {
         if contact.is_some() {
             r.contact = contact;
         }
+        self.commit();
+        Ok(())
+    }
+
+    /// Attaches the client's reference (УМКА tag 1192); the ФН keeps it in the document.
+    pub fn set_receipt_reference(&mut self, reference: Option<String>) -> Result<(), CoreError> {
+        let r = self.state.receipt.as_mut().ok_or(CoreError::NoReceipt)?;
+        r.reference = reference;
         self.commit();
         Ok(())
     }
@@ -830,7 +842,13 @@ impl FiscalCore {
         regs.receipt_count += 1;
         regs.receipts_by_operation[usize::from(op.code() - 1)] += 1;
         let shift = self.state.shift.number;
-        let doc = self.add_document(DocumentKind::Receipt, Some(op), Some(total), Some(shift));
+        let mut doc = self.add_document(DocumentKind::Receipt, Some(op), Some(total), Some(shift));
+        if receipt.reference.is_some() {
+            doc.reference = receipt.reference.clone();
+            if let Some(d) = self.state.documents.last_mut() {
+                d.reference = receipt.reference.clone();
+            }
+        }
         let mut payments: Vec<(PaymentType, Money)> = Vec::new();
         for (i, m) in receipt.payments.iter().enumerate() {
             let v = if i == 0 { cash_net } else { *m };
@@ -912,14 +930,19 @@ impl FiscalCore {
         self.state.registers.receipts_by_operation[usize::from(op.code() - 1)]
     }
 
-    /// A receipt's content as the ФН archive keeps it.
+    /// Starts reading a document's TLV (Shtrih FF3A): its ФФД type (3 for a receipt) and
+    /// length. Documents other than receipts are given with no records.
+    pub fn start_tlv_read(&mut self, number: u32) -> Result<(u16, u16), CoreError> {
+        self.start_tlv_read_inner(number)
+    }
+
+    /// What the ФН keeps of receipt `number` (lines, payments, cashier), for front-ends
+    /// that give documents as structured data (УМКА `fiscaldoc.json`).
     pub fn receipt_content(&self, number: u32) -> Option<&kkm_core::tlv::ReceiptContent> {
         self.state.contents.get(&number)
     }
 
-    /// Starts reading a document's TLV (Shtrih FF3A): its ФФД type (3 for a receipt) and
-    /// length. Documents other than receipts are given with no records.
-    pub fn start_tlv_read(&mut self, number: u32) -> Result<(u16, u16), CoreError> {
+    fn start_tlv_read_inner(&mut self, number: u32) -> Result<(u16, u16), CoreError> {
         let d = self.document(number)?;
         let doc_type = match d.kind {
             DocumentKind::Registration => 1,

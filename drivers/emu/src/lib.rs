@@ -66,6 +66,18 @@ impl Emulator {
         self.faults().on_answer(op)
     }
 
+    /// A step inside one request: applies a `paper-out@op` fault, nothing else.
+    pub fn on_step_request(&self, op: Op) {
+        if self.faults().take_paper_out(op) {
+            self.core().set_paper_out_after_next_fiscal(op);
+        }
+    }
+
+    /// A step inside one request (see [`FaultPlan::on_step`]).
+    pub fn on_step(&self, op: Op) -> AnswerFault {
+        self.faults().on_step(op)
+    }
+
     /// Extra delay before each answer.
     pub fn answer_delay(&self) -> std::time::Duration {
         self.faults().delay()

@@ -516,7 +516,7 @@ impl FiscalDriver for ShtrihDriver {
             DocumentKind::ShiftOpen | DocumentKind::ShiftClose => shift_number = Some(u32::from(r.u16().map_err(proto)?)),
             _ => {}
         }
-        Ok(FiscalDocument { number, kind, datetime, fiscal_sign, operation, total, shift_number, ofd_acknowledged: acked })
+        Ok(FiscalDocument { number, kind, datetime, fiscal_sign, operation, total, shift_number, ofd_acknowledged: acked, reference: None })
     }
 
     async fn cash_moves(&mut self) -> DriverResult<(Money, Money)> {
