@@ -921,11 +921,6 @@ impl FiscalCore {
         }
     }
 
-    /// A receipt's content as the ФН archive keeps it.
-    pub fn receipt_content(&self, number: u32) -> Option<&kkm_core::tlv::ReceiptContent> {
-        self.state.contents.get(&number)
-    }
-
     /// Starts reading a document's TLV (Shtrih FF3A): its ФФД type (3 for a receipt) and
     /// length. Documents other than receipts are given with no records.
     pub fn start_tlv_read(&mut self, number: u32) -> Result<(u16, u16), CoreError> {
