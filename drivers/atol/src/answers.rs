@@ -122,33 +122,7 @@ fn le(v: &[u8]) -> u64 {
     v.iter().take(8).rev().fold(0u64, |a, b| (a << 8) | u64::from(*b))
 }
 
-/// The document kind of a ФФД document type (tag numbers of the document forms).
-pub fn document_kind(t: u16) -> DocumentKind {
-    match t {
-        1 | 11 => DocumentKind::Registration,
-        2 => DocumentKind::ShiftOpen,
-        3 | 4 => DocumentKind::Receipt,
-        5 => DocumentKind::ShiftClose,
-        6 => DocumentKind::FnClose,
-        21 => DocumentKind::CalculationReport,
-        31 | 41 => DocumentKind::Correction,
-        _ => DocumentKind::Other,
-    }
-}
-
-/// The document type number of a kind (the inverse of [`document_kind`]).
-pub fn document_type(k: DocumentKind) -> u16 {
-    match k {
-        DocumentKind::Registration => 1,
-        DocumentKind::ShiftOpen => 2,
-        DocumentKind::Receipt => 3,
-        DocumentKind::ShiftClose => 5,
-        DocumentKind::FnClose => 6,
-        DocumentKind::CalculationReport => 21,
-        DocumentKind::Correction => 31,
-        DocumentKind::Other => 0,
-    }
-}
+pub use kkm_core::tlv::{document_kind, document_type};
 
 /// Tag 1054 (признак расчёта) to an operation, and back.
 pub fn operation_of_1054(v: u8) -> Option<Operation> {

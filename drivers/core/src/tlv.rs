@@ -14,6 +14,7 @@
 //! VLN is an unsigned little-endian integer of the record's length; FVLN is one byte
 //! of decimal places, then such an integer. Text is CP866.
 
+use crate::device::DocumentKind;
 use crate::money::{Money, Quantity};
 use crate::receipt::{Operation, PaymentType};
 use serde::{Deserialize, Serialize};
@@ -44,6 +45,37 @@ const PAYMENT_TAGS: [(u16, PaymentType); 5] = [
     (1216, PaymentType::Credit),
     (1217, PaymentType::Other),
 ];
+
+/// The document kind of a ФФД document type (1 registration, 2 shift open, 3 receipt,
+/// 4 БСО, 5 shift close, 6 ФН close, 11 re-registration, 21 calculation report, 31/41
+/// corrections), as the ФН reports it in a TLV read (Shtrih FF3A, ATOL A4 45) and УМКА
+/// in `docType`.
+pub fn document_kind(t: u16) -> DocumentKind {
+    match t {
+        1 | 11 => DocumentKind::Registration,
+        2 => DocumentKind::ShiftOpen,
+        3 | 4 => DocumentKind::Receipt,
+        5 => DocumentKind::ShiftClose,
+        6 => DocumentKind::FnClose,
+        21 => DocumentKind::CalculationReport,
+        31 | 41 => DocumentKind::Correction,
+        _ => DocumentKind::Other,
+    }
+}
+
+/// The ФФД document type of a kind (the inverse of [`document_kind`]).
+pub fn document_type(k: DocumentKind) -> u16 {
+    match k {
+        DocumentKind::Registration => 1,
+        DocumentKind::ShiftOpen => 2,
+        DocumentKind::Receipt => 3,
+        DocumentKind::ShiftClose => 5,
+        DocumentKind::FnClose => 6,
+        DocumentKind::CalculationReport => 21,
+        DocumentKind::Correction => 31,
+        DocumentKind::Other => 0,
+    }
+}
 
 /// One record.
 pub fn encode(tag: u16, value: &[u8]) -> Vec<u8> {

@@ -944,13 +944,7 @@ impl FiscalCore {
 
     fn start_tlv_read_inner(&mut self, number: u32) -> Result<(u16, u16), CoreError> {
         let d = self.document(number)?;
-        let doc_type = match d.kind {
-            DocumentKind::Registration => 1,
-            DocumentKind::ShiftOpen => 2,
-            DocumentKind::Receipt => 3,
-            DocumentKind::ShiftClose => 5,
-            _ => 0,
-        };
+        let doc_type = kkm_core::tlv::document_type(d.kind);
         let data = self.state.contents.get(&number).map(kkm_core::tlv::encode_receipt).unwrap_or_default();
         let len = data.len().min(usize::from(u16::MAX)) as u16;
         self.tlv_read = Some((data, 0));

@@ -433,31 +433,13 @@ pub fn tax_system_of_bit(b: i64) -> Option<TaxSystem> {
         .find(|t| i64::from(t.bit()) == b)
 }
 
-/// FFD document types as `docType` gives them.
+/// FFD document types as `docType` gives them (see [`kkm_core::tlv::document_kind`]).
 pub fn document_kind(doc_type: i64) -> DocumentKind {
-    match doc_type {
-        1 | 11 => DocumentKind::Registration,
-        2 => DocumentKind::ShiftOpen,
-        3 | 4 => DocumentKind::Receipt,
-        5 => DocumentKind::ShiftClose,
-        6 => DocumentKind::FnClose,
-        21 => DocumentKind::CalculationReport,
-        31 | 41 => DocumentKind::Correction,
-        _ => DocumentKind::Other,
-    }
+    u16::try_from(doc_type).map_or(DocumentKind::Other, kkm_core::tlv::document_kind)
 }
 
 pub fn document_type_code(kind: DocumentKind) -> i64 {
-    match kind {
-        DocumentKind::Registration => 1,
-        DocumentKind::ShiftOpen => 2,
-        DocumentKind::Receipt => 3,
-        DocumentKind::ShiftClose => 5,
-        DocumentKind::FnClose => 6,
-        DocumentKind::CalculationReport => 21,
-        DocumentKind::Correction => 31,
-        DocumentKind::Other => 0,
-    }
+    i64::from(kkm_core::tlv::document_type(kind))
 }
 
 // ----- building a receipt -----
