@@ -127,7 +127,9 @@ async fn drain(model: EmulatedModel, n: usize) {
     running.stop().await;
 }
 
-fn idle_rss() {
+/// A `serve` config in a fresh directory, its device unreachable (nothing competes for
+/// the queue).
+fn serve_config() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("config.toml");
     std::fs::write(
@@ -135,6 +137,11 @@ fn idle_rss() {
         format!("listen = \"127.0.0.1:0\"\ndata_dir = {:?}\n[[devices]]\nid = \"k1\"\nmodel = \"azur-01f\"\nport = \"tcp:127.0.0.1:9\"\n", dir.path()),
     )
     .unwrap();
+    (dir, cfg)
+}
+
+fn idle_rss() {
+    let (_dir, cfg) = serve_config(); // the directory lives until the end
     let bin = env!("CARGO_BIN_EXE_kkm-agent");
     let mut child = std::process::Command::new(bin)
         .args(["serve", "--config"])
@@ -144,9 +151,7 @@ fn idle_rss() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_secs(3));
-    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
-    let rss = status.lines().find(|l| l.starts_with("VmRSS")).unwrap_or("VmRSS: ?").to_string();
-    println!("idle     kkm-agent serve after 3 s: {}", rss.split_whitespace().skip(1).collect::<Vec<_>>().join(" "));
+    println!("idle     kkm-agent serve after 3 s: {}", rss(child.id()));
     let _ = child.kill();
     let _ = child.wait();
 }
@@ -167,13 +172,7 @@ fn rss(pid: u32) -> String {
 }
 
 async fn waiters(n: usize) {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("config.toml");
-    std::fs::write(
-        &cfg,
-        format!("listen = \"127.0.0.1:0\"\ndata_dir = {:?}\n[[devices]]\nid = \"k1\"\nmodel = \"azur-01f\"\nport = \"tcp:127.0.0.1:9\"\n", dir.path()),
-    )
-    .unwrap();
+    let (dir, cfg) = serve_config();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_kkm-agent"))
         .args(["serve", "--config"])
         .arg(&cfg)

@@ -695,6 +695,20 @@ impl Worker {
         Step::Progress
     }
 
+    /// The counters prove the job did not run: the error this process saw (if any)
+    /// decides; with no error, or only a lost link, it is sent again. A job this version
+    /// cannot read needs a person even so.
+    fn did_not_run(&mut self, id: i64, failure: Option<DriverError>, req: Option<&JobRequest>) -> Step {
+        match (failure, req) {
+            (Some(e), Some(r)) if !e.is_link() => self.refused(id, &e, r),
+            (_, None) => self.attention(id, unreadable_not_printed()),
+            _ => {
+                let _ = self.store.requeue(id);
+                Step::Progress
+            }
+        }
+    }
+
     /// Settles a cash move left in flight by the shift's cash counters: unchanged → it
     /// did not run; moved by exactly the job's sum → it ran; anything else (another
     /// move on the keypad, a Z-report in between) → a person looks.
@@ -708,14 +722,7 @@ impl Worker {
         let moved = now.0 - before.0;
         if moved == 0 {
             tracing::info!(device = %self.device, job = job.id, "cash counters unchanged: the cash move did not run");
-            return match (failure, req) {
-                (Some(e), Some(r)) if !e.is_link() => self.refused(job.id, &e, r),
-                (_, None) => self.attention(job.id, unreadable_not_printed()),
-                _ => {
-                    let _ = self.store.requeue(job.id);
-                    Step::Progress
-                }
-            };
+            return self.did_not_run(job.id, failure, req);
         }
         if Some(moved) == job.total.map(|t| t.0) {
             tracing::info!(device = %self.device, job = job.id, "recovered: the cash counters moved by the job's sum");
@@ -775,14 +782,7 @@ impl Worker {
         if last == before {
             // Nothing fiscalised: the error (if we saw one) decides.
             tracing::info!(device = %self.device, job = job.id, "ФН unchanged at {before}: job not fiscalised");
-            return match (failure, &req) {
-                (Some(e), Some(r)) if !e.is_link() => self.refused(job.id, &e, r),
-                (_, None) => self.attention(job.id, unreadable_not_printed()),
-                _ => {
-                    let _ = self.store.requeue(job.id);
-                    Step::Progress
-                }
-            };
+            return self.did_not_run(job.id, failure, req.as_ref());
         }
         if last < before {
             let why = JobError {
