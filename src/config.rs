@@ -6,6 +6,7 @@
 //!
 //! [policy]
 //! auto_open_shift = true
+//! # health_check_every = "10m" # the daemon's own health check of each device; "off" stops it
 //!
 //! [[devices]]
 //! id = "kassa1"
@@ -17,6 +18,7 @@
 //! # admin_password = 30
 //! # cashier = 1              # УМКА (Neva-01-F over HTTP): cashier number 1..99, 99 = administrator
 //! # cashier_password = "1"   # digits only, at most 8; default: the cashier's number
+//! # release_port_after_idle = "30s" # close the port after 30 s without work (off by default)
 //! ```
 //!
 //! Unknown keys are errors: a typo must not silently fall back to a default.
@@ -48,11 +50,53 @@ pub struct Policy {
     /// Open the shift before a receipt when it is closed.
     #[serde(default = "yes")]
     pub auto_open_shift: bool,
+    /// How often the daemon runs the health rules on each device (cheap reads, between
+    /// jobs), besides right after it connects. `"off"` stops it. Default 10 minutes.
+    #[serde(default = "default_health_every")]
+    pub health_check_every: Interval,
 }
 
 impl Default for Policy {
     fn default() -> Self {
-        Policy { auto_open_shift: true }
+        Policy { auto_open_shift: true, health_check_every: default_health_every() }
+    }
+}
+
+fn default_health_every() -> Interval {
+    Interval(Some(std::time::Duration::from_secs(600)))
+}
+
+/// A duration in the config: `"30s"`, `"10m"`, `"2h"`, or `"off"`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Interval(pub Option<std::time::Duration>);
+
+impl Interval {
+    /// Parses `"30s"`, `"10m"`, `"2h"` (a whole number and a unit) or `"off"`.
+    pub fn parse(text: &str) -> Result<Interval, String> {
+        let t = text.trim();
+        if t == "off" {
+            return Ok(Interval(None));
+        }
+        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        let (n, unit) = t.split_at(split);
+        let n: u64 = n.parse().map_err(|_| format!("{text:?}: expected a number with s, m or h (e.g. \"30s\"), or \"off\""))?;
+        let secs = match unit.trim() {
+            "s" => n,
+            "m" => n.saturating_mul(60),
+            "h" => n.saturating_mul(3600),
+            _ => return Err(format!("{text:?}: the unit must be s, m or h (e.g. \"30s\", \"10m\")")),
+        };
+        if secs == 0 || secs > 7 * 24 * 3600 {
+            return Err(format!("{text:?}: from 1 second to 7 days, or \"off\""));
+        }
+        Ok(Interval(Some(std::time::Duration::from_secs(secs))))
+    }
+}
+
+impl<'de> Deserialize<'de> for Interval {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Interval, D::Error> {
+        let text = String::deserialize(d)?;
+        Interval::parse(&text).map_err(serde::de::Error::custom)
     }
 }
 
@@ -74,6 +118,11 @@ pub struct DeviceConfig {
     pub cashier: Option<u32>,
     #[serde(default)]
     pub cashier_password: Option<String>,
+    /// Close the port after this long without work, so another program (the vendor's
+    /// test utility) can open it; it is opened again for the next job. Off by default:
+    /// holding the port means a receipt never waits for another program.
+    #[serde(default)]
+    pub release_port_after_idle: Interval,
 }
 
 /// `http(s)://host[:port]`, as a browser sends it in `Origin`.
@@ -232,6 +281,22 @@ mod tests {
             Config::parse("[[devices]]\nid='k1'\nmodel='neva-01-f'\nport='http://h'\ncashier_password='abc'\n").unwrap_err().code,
             "config.cashier_password_invalid"
         );
+    }
+
+    #[test]
+    fn intervals() {
+        let c = Config::parse("[[devices]]\nid='k1'\nmodel='azur-01f'\nport='COM3'\n").unwrap();
+        assert_eq!(c.policy.health_check_every.0, Some(std::time::Duration::from_secs(600)));
+        assert_eq!(c.devices[0].release_port_after_idle.0, None, "the port is held unless asked");
+        let c = Config::parse("[policy]\nhealth_check_every='off'\n[[devices]]\nid='k1'\nmodel='azur-01f'\nport='COM3'\nrelease_port_after_idle='30s'\n").unwrap();
+        assert_eq!(c.policy.health_check_every.0, None);
+        assert_eq!(c.devices[0].release_port_after_idle.0, Some(std::time::Duration::from_secs(30)));
+        assert_eq!(Interval::parse("2h").unwrap().0, Some(std::time::Duration::from_secs(7200)));
+        for bad in ["30", "0s", "x", "5 days", "-1m", "8000h"] {
+            assert!(Interval::parse(bad).is_err(), "{bad}");
+        }
+        let e = Config::parse("[[devices]]\nid='k1'\nmodel='azur-01f'\nport='COM3'\nrelease_port_after_idle='30'\n").unwrap_err();
+        assert_eq!(e.code, "config.invalid");
     }
 }
 

@@ -31,3 +31,14 @@ pub fn pc_now() -> PrimitiveDateTime {
     let now = OffsetDateTime::now_utc().to_offset(*LOCAL_OFFSET.get_or_init(|| UtcOffset::UTC));
     PrimitiveDateTime::new(now.date(), now.time())
 }
+
+/// Now, as RFC 3339 with the PC's offset (`2026-11-26T11:17:39+03:00`): when a check ran.
+pub fn pc_now_rfc3339() -> String {
+    let offset = *LOCAL_OFFSET.get_or_init(|| UtcOffset::UTC);
+    OffsetDateTime::now_utc()
+        .to_offset(offset)
+        .replace_nanosecond(0)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
+}

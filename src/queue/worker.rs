@@ -34,6 +34,9 @@ use std::time::{Duration, Instant};
 use kkm_core::{FiscalDocument, ShiftTotals};
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 
+mod upkeep;
+pub use upkeep::{Health, TimedError, LINK_ERRORS_KEPT};
+
 /// What the API shows about a device.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct DeviceState {
@@ -43,6 +46,15 @@ pub struct DeviceState {
     pub status: Option<DeviceStatus>,
     pub last_error: Option<JobError>,
     pub job_in_progress: Option<i64>,
+    /// The port is closed after idle time (`release_port_after_idle`) so another
+    /// program can use it; the next job opens it again.
+    pub port_released: bool,
+    /// The daemon's last health check of the device (shown beside the state).
+    #[serde(skip)]
+    pub health: Option<Health>,
+    /// The last few link errors with their time, oldest first (for diagnostics).
+    #[serde(skip)]
+    pub link_errors: Vec<TimedError>,
 }
 
 #[derive(Clone)]
@@ -61,6 +73,8 @@ pub enum DeviceRequest {
     /// Fiscal documents by number (at most [`MAX_DOCUMENTS_PER_REQUEST`]), receipts with
     /// their payment split where the protocol gives it.
     Documents { numbers: Vec<u32>, reply: oneshot::Sender<Result<Vec<ReadDocument>, DriverError>> },
+    /// A health check now (the same reads and rules as the periodic one).
+    Health { reply: oneshot::Sender<Result<Health, DriverError>> },
 }
 
 /// A document read back, and for a receipt its payments by [`kkm_core::PaymentType::ALL`]
@@ -139,6 +153,8 @@ enum ParkCause {
     /// password): probe again after a while by retrying the job, which costs nothing
     /// (a refusal changes nothing in the ФН and does not count as an attempt).
     Device,
+    /// Another program holds the port: gone as soon as the device answers.
+    PortBusy,
     Other,
 }
 
@@ -155,6 +171,17 @@ pub struct Worker {
     /// Recovery steps of one job that could not read the ФН's answer (not a lost link):
     /// bounded, so a document the driver cannot decode does not block the queue forever.
     unreadable: (i64, u32),
+    /// The health check and the idle release of the port.
+    upkeep: upkeep::Upkeep,
+}
+
+/// What a worker does between jobs besides printing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UpkeepOptions {
+    /// How often to run the health rules (`None`: never by itself).
+    pub health_every: Option<Duration>,
+    /// Close the port after this long without work (`None`: hold it).
+    pub release_after: Option<Duration>,
 }
 
 /// Sends of one job after which the worker stops retrying it.
@@ -208,6 +235,7 @@ impl Worker {
         driver: DriverBox,
         store: Store,
         policy: Policy,
+        upkeep: UpkeepOptions,
         shutdown: watch::Receiver<bool>,
     ) -> (WorkerHandle, tokio::task::JoinHandle<()>) {
         let (tx, requests) = mpsc::channel(16);
@@ -222,6 +250,7 @@ impl Worker {
             parked: None,
             last_failure: None,
             unreadable: (0, 0),
+            upkeep: upkeep::Upkeep::new(upkeep.health_every, upkeep.release_after),
         };
         let task = tokio::spawn(w.run(shutdown));
         (handle, task)
@@ -241,16 +270,31 @@ impl Worker {
             while let Ok(r) = self.requests.try_recv() {
                 self.serve(r).await;
             }
+            // A released port is left alone until there is work.
+            if self.upkeep_released() && self.wait_released(&mut shutdown).await {
+                continue;
+            }
             // A step is never interrupted: a job in flight finishes (or stays in flight
             // for recovery) before shutdown is honoured.
+            let was_online = self.state().online;
             let step = self.step().await;
+            if !was_online && self.state().online {
+                self.connected();
+            }
             let wait = match step {
                 Step::Progress => {
+                    self.worked();
                     backoff = Duration::from_millis(200);
                     continue;
                 }
-                Step::Idle => Duration::from_secs(2),
-                Step::Parked => Duration::from_millis(700),
+                Step::Idle => {
+                    self.between_steps(true).await;
+                    Duration::from_secs(2)
+                }
+                Step::Parked => {
+                    self.between_steps(false).await;
+                    Duration::from_millis(700)
+                }
                 Step::Offline => {
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                     backoff
@@ -273,7 +317,12 @@ impl Worker {
     /// Answers one read for the API. Reads do not print (except the X-report asked for)
     /// and change nothing in the ФН, so they are safe between any two steps.
     async fn serve(&mut self, r: DeviceRequest) {
+        self.worked();
         match r {
+            DeviceRequest::Health { reply } => {
+                let h = self.check_health().await;
+                let _ = reply.send(Ok(h));
+            }
             DeviceRequest::Shift { x_report, reply } => {
                 let read = self.read_shift(x_report).await;
                 let _ = reply.send(read);
@@ -311,9 +360,21 @@ impl Worker {
     }
 
     fn offline(&mut self, e: &DriverError) -> Step {
-        let mut s = self.state();
-        s.online = false;
-        s.last_error = Some(e.into());
+        let why: JobError = e.into();
+        {
+            let mut s = self.state();
+            s.online = false;
+            s.last_error = Some(why.clone());
+        }
+        self.note_link_error(why.clone());
+        // Another program holds the port: the queue waits, and says why.
+        if matches!(e, DriverError::Link { failure: kkm_core::error::LinkFailure::PortBusy, .. }) {
+            if self.parked.is_none() {
+                tracing::warn!(device = %self.device, "queue waits: the port is held by another program");
+            }
+            self.parked = Some((ParkCause::PortBusy, Instant::now()));
+            self.state().parked = Some(why);
+        }
         Step::Offline
     }
 
@@ -340,6 +401,7 @@ impl Worker {
             Some((ParkCause::ShiftClosed, _)) => s.shift == ShiftState::Open || self.policy.auto_open_shift,
             Some((ParkCause::Device, since)) => since.elapsed() > Duration::from_secs(10),
             Some((ParkCause::Other, since)) => since.elapsed() > Duration::from_secs(15),
+            Some((ParkCause::PortBusy, _)) => true,
         }
     }
 

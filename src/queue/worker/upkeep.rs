@@ -1,0 +1,187 @@
+//! The worker's upkeep between jobs: its own health check of the device, and letting
+//! the port go when there is no work.
+//!
+//! Why here: the worker owns the port, and everything it sends runs between its steps,
+//! never inside one. So the health rules ([`crate::diagnostics::health`]) read the
+//! device exactly where the API's reads do, and can never interleave with a receipt on
+//! the wire. The reads are the cheap, non-printing ones `health::read_facts` makes.
+//!
+//! Releasing the port (`release_port_after_idle`): after that long with no job, no owed
+//! copy and no request, the worker closes the port so the vendor's utility can open it,
+//! and stops polling the device. A job (or a read the API asks for) opens it again; if
+//! another program holds it, the queue waits with the reason «порт занят другой
+//! программой» and prints once the port is free. The periodic health check then only
+//! runs when the port can be opened, and closes it again at once.
+
+use super::{DeviceRequest, Worker};
+use crate::diagnostics::health::{self, Finding};
+use crate::queue::job::JobError;
+use serde::Serialize;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// The last health check of a device, as the API shows it (`"health"`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Health {
+    /// When the check ran: RFC 3339 with the PC's offset.
+    pub checked_at: String,
+    /// The findings, the most severe first.
+    pub findings: Vec<Finding>,
+}
+
+/// An error with the time the worker met it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TimedError {
+    /// RFC 3339 with the PC's offset.
+    pub at: String,
+    pub error: JobError,
+}
+
+/// Link errors kept per device for `GET /api/v1/diagnostics`.
+pub const LINK_ERRORS_KEPT: usize = 5;
+
+/// When a released port is not free, the health check is tried again after this.
+const BUSY_RETRY: Duration = Duration::from_secs(60);
+
+/// The worker's upkeep settings and timers.
+pub struct Upkeep {
+    health_every: Option<Duration>,
+    release_after: Option<Duration>,
+    /// When the next health check is due; `None` = none planned.
+    health_due: Option<Instant>,
+    last_work: Instant,
+    released: bool,
+}
+
+impl Upkeep {
+    pub fn new(health_every: Option<Duration>, release_after: Option<Duration>) -> Upkeep {
+        // The first check runs once the device is first seen online.
+        Upkeep { health_every, release_after, health_due: None, last_work: Instant::now(), released: false }
+    }
+
+    fn health_is_due(&self) -> bool {
+        self.health_due.is_some_and(|t| Instant::now() >= t)
+    }
+
+    fn plan_next(&mut self, after: Option<Duration>) {
+        self.health_due = after.map(|d| Instant::now() + d);
+    }
+}
+
+impl Worker {
+    pub(super) fn upkeep_released(&self) -> bool {
+        self.upkeep.released
+    }
+
+    /// Something happened on the port for a job or a request: the idle time restarts.
+    pub(super) fn worked(&mut self) {
+        self.upkeep.last_work = Instant::now();
+        if self.upkeep.released {
+            self.upkeep.released = false;
+            self.state().port_released = false;
+        }
+    }
+
+    /// The device came online (first connect or after a lost link): check it now.
+    pub(super) fn connected(&mut self) {
+        if self.upkeep.health_every.is_some() {
+            self.upkeep.health_due = Some(Instant::now());
+        }
+    }
+
+    /// After a step that left the device idle or parked: the health check if due, then
+    /// the port's release if it has been idle long enough.
+    pub(super) async fn between_steps(&mut self, idle: bool) {
+        if self.upkeep.health_is_due() {
+            self.check_health().await;
+            self.upkeep.plan_next(self.upkeep.health_every);
+        }
+        let idle_long = self.upkeep.release_after.is_some_and(|d| self.upkeep.last_work.elapsed() >= d);
+        if idle && idle_long && !self.upkeep.released {
+            self.release().await;
+        }
+    }
+
+    async fn release(&mut self) {
+        self.driver.disconnect().await;
+        self.upkeep.released = true;
+        self.state().port_released = true;
+        tracing::info!(device = %self.device, "port released after idle time; it is opened again for the next job");
+    }
+
+    /// Is there anything for the device to do: a job queued or in flight, or an owed copy?
+    /// A database error counts as work, so the step reports it.
+    fn has_work(&self) -> bool {
+        let jobs = self.store.next_for(&self.device).map_or(true, |j| j.is_some());
+        jobs || self.store.copies_pending(&self.device).map_or(true, |c| !c.is_empty())
+    }
+
+    /// With the port released: waits for work, a request, the next health check or
+    /// shutdown, without touching the port. `false` when there is work (the port is
+    /// to be opened again).
+    pub(super) async fn wait_released(&mut self, shutdown: &mut watch::Receiver<bool>) -> bool {
+        if self.has_work() {
+            tracing::info!(device = %self.device, "work for a released port: opening it again");
+            self.worked();
+            return false;
+        }
+        if self.upkeep.health_is_due() {
+            self.check_health_released().await;
+            return true;
+        }
+        let until_health = self.upkeep.health_due.map(|t| t.saturating_duration_since(Instant::now()));
+        let wait = until_health.map_or(Duration::from_secs(2), |d| d.min(Duration::from_secs(2)));
+        let request: Option<DeviceRequest> = tokio::select! {
+            _ = self.handle.notify.notified() => None,
+            r = self.requests.recv() => r,
+            _ = tokio::time::sleep(wait) => None,
+            _ = shutdown.changed() => None,
+        };
+        if let Some(r) = request {
+            self.serve(r).await;
+        }
+        true
+    }
+
+    /// The periodic check on a released port: only if the port opens (another program
+    /// may hold it), and the port is closed again right after.
+    async fn check_health_released(&mut self) {
+        match self.driver.status().await {
+            Ok(_) => {
+                self.check_health().await;
+                self.upkeep.plan_next(self.upkeep.health_every);
+            }
+            Err(e) => {
+                tracing::info!(device = %self.device, "health check skipped: the released port is not free ({e})");
+                self.upkeep.plan_next(self.upkeep.health_every.map(|d| d.min(BUSY_RETRY)));
+            }
+        }
+        self.driver.disconnect().await;
+    }
+
+    /// Runs the health rules on the device and keeps the result for the API.
+    pub(super) async fn check_health(&mut self) -> Health {
+        let facts = health::read_facts(self.driver.as_mut(), None).await;
+        let findings = health::evaluate(&facts, crate::diagnostics::pc_now());
+        let h = Health { checked_at: crate::diagnostics::pc_now_rfc3339(), findings };
+        let worst = h.findings.first().map(|f| f.code);
+        tracing::debug!(device = %self.device, findings = h.findings.len(), ?worst, "health checked");
+        self.state().health = Some(h.clone());
+        h
+    }
+
+    /// Keeps a link error, with its time, among the last few.
+    pub(super) fn note_link_error(&mut self, e: JobError) {
+        let mut s = self.state();
+        let at = crate::diagnostics::pc_now_rfc3339();
+        // The same error again (a backoff retry) only moves its time.
+        if let Some(last) = s.link_errors.last_mut().filter(|l| l.error.code == e.code) {
+            last.at = at;
+            return;
+        }
+        if s.link_errors.len() >= LINK_ERRORS_KEPT {
+            s.link_errors.remove(0);
+        }
+        s.link_errors.push(TimedError { at, error: e });
+    }
+}
