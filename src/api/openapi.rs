@@ -11,7 +11,7 @@ use utoipa::OpenApi;
     paths(
         routes::devices, routes::device, routes::submit_receipt, routes::get_job, routes::job, routes::list_jobs, routes::cancel_job,
         routes::open_shift, routes::close_shift, routes::x_report, routes::cash_in, routes::cash_out,
-        routes::shift_totals, routes::reconcile
+        routes::shift_totals, routes::reconcile, super::diagnostics::diagnostics
     ),
     components(schemas(
         Problem, routes::DeviceView, routes::CashBody, crate::queue::Job, crate::queue::JobStatus, crate::queue::JobError,
@@ -21,7 +21,9 @@ use utoipa::OpenApi;
         routes::ShiftTotalsView, routes::PaymentSums, routes::ReconcileBody, crate::reconcile::ProgramInput,
         crate::reconcile::ProgramOperation, crate::reconcile::input::OperationKind, crate::reconcile::Reconciliation,
         crate::reconcile::Cause, crate::reconcile::Category, crate::reconcile::DocumentRef, crate::reconcile::Figures,
-        crate::reconcile::DocumentStats
+        crate::reconcile::DocumentStats, super::diagnostics::Diagnostics, super::diagnostics::DeviceDiagnostics,
+        super::diagnostics::HealthDoc, super::diagnostics::FindingDoc, super::diagnostics::SeverityDoc,
+        crate::queue::worker::TimedError
     )),
     modifiers(&Bearer)
 )]

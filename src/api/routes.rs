@@ -23,6 +23,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/devices", get(devices))
         .route("/api/v1/devices/{id}", get(device))
+        .route("/api/v1/diagnostics", get(super::diagnostics::diagnostics))
         .route("/api/v1/receipts", post(submit_receipt))
         .route("/api/v1/receipts/{id}", get(get_job))
         .route("/api/v1/jobs", get(list_jobs))
@@ -53,13 +54,18 @@ pub struct DeviceView {
     pub port: String,
     #[schema(value_type = Object)]
     pub state: DeviceState,
+    /// The daemon's last health check of the device; `null` before the first one.
+    #[schema(value_type = Option<super::diagnostics::HealthDoc>)]
+    pub health: Option<crate::queue::worker::Health>,
 }
 
 fn view(d: &DeviceEntry) -> DeviceView {
-    DeviceView { id: d.id.clone(), model: d.model.clone(), port: d.port.clone(), state: d.handle.snapshot() }
+    let state = d.handle.snapshot();
+    DeviceView { id: d.id.clone(), model: d.model.clone(), port: d.port.clone(), health: state.health.clone(), state }
 }
 
-/// Configured devices and their live state (online, parked reason, last status).
+/// Configured devices and their live state (online, parked reason, last status) and
+/// the daemon's last health check of each (`health`).
 #[utoipa::path(get, path = "/api/v1/devices", responses((status = 200, body = [DeviceView]),
     (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json")))]
 pub async fn devices(State(s): State<AppState>) -> Json<Vec<DeviceView>> {

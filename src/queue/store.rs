@@ -274,6 +274,14 @@ impl Store {
             .optional()?)
     }
 
+    /// How many of a device's jobs are in each status (statuses with none are left out).
+    pub fn status_counts(&self, device: &str) -> StoreResult<Vec<(String, u64)>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare("SELECT status, COUNT(*) FROM jobs WHERE device = ?1 GROUP BY status")?;
+        let rows = stmt.query_map(params![device], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64)))?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
     /// The oldest queued shift job (a way out of a parked queue).
     pub fn next_shift_job(&self, device: &str) -> StoreResult<Option<Job>> {
         Ok(self
