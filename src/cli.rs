@@ -116,6 +116,10 @@ pub struct DeviceArgs {
     /// Administrator password: ФН commands and reports (Shtrih: FF01…FF45, 40h, 41h).
     #[arg(long)]
     pub admin_password: Option<u32>,
+    /// The agent's config: `check` asks the running agent when it drives this port
+    /// (default: the usual config file).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
     #[command(subcommand)]
     pub action: DeviceAction,
 }

@@ -54,6 +54,12 @@ pub async fn run(a: DeviceArgs) -> Result<(), CliError> {
         }
         return Ok(());
     }
+    // The running agent holds the port: ask it rather than time out on a busy port.
+    if let DeviceAction::Check { serial } = &a.action {
+        if let Some(done) = crate::cli_via_daemon::check(&spec, a.config.as_deref(), serial.as_deref(), a.json).await? {
+            return Ok(done);
+        }
+    }
     let protocol = parse_protocol(a.protocol.as_deref())?;
     let mut driver = crate::devices::open_driver_with(&a.model, protocol, &spec, a.baud, &access)?;
     let result = act(&mut driver, &a).await;

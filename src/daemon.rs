@@ -11,6 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
+/// The file in the data directory where the daemon writes its API's address.
+pub const API_ADDRESS_FILE: &str = "api-address";
+
 /// A running daemon.
 pub struct Running {
     pub addr: SocketAddr,
@@ -71,6 +74,11 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         allowed_origins: Arc::new(config.allowed_origins.clone()),
     };
     let addr = listener.local_addr().map_err(|e| start_err("daemon.listen", "Адрес API", "Listen address", e))?;
+    // Where the API really listens (the config may say port 0), for `device … check`
+    // and `diag` to reach this daemon.
+    if let Err(e) = std::fs::write(data.join(API_ADDRESS_FILE), format!("http://{addr}\n")) {
+        tracing::warn!("cannot write {}: {e}", API_ADDRESS_FILE);
+    }
     let app = api::router(state);
     tasks.push(tokio::spawn(crate::http_server::serve(listener, app, rx.clone())));
     tracing::info!(%addr, "kkm-agent listening");

@@ -1,0 +1,256 @@
+//! `device … check` (and `diag`) through the running agent.
+//!
+//! While `kkm-agent serve` holds a register's port, nothing else can talk to it: a
+//! serial port is opened exclusively, and a `tcp:` register serves one client at a
+//! time, so a direct check only times out («устройство не отвечает»). When the config
+//! names the port, this module asks that daemon instead (`GET /api/v1/diagnostics
+//! ?refresh=true`, with the token `kkm-agent token` reads): its worker runs the same
+//! health rules between receipts, and the findings are printed saying where they came
+//! from.
+
+use crate::cli::CliError;
+use kkm_core::port::PortSpec;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// One finding as the daemon serialises it (`diagnostics::health::Finding`).
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+pub struct RemoteFinding {
+    pub code: String,
+    /// `ok`, `info`, `warning` or `error` (`critical` from older agents).
+    pub severity: String,
+    pub title_ru: String,
+    #[serde(default)]
+    pub title_en: String,
+    #[serde(default)]
+    pub action_ru: String,
+}
+
+impl RemoteFinding {
+    pub fn is_error(&self) -> bool {
+        matches!(self.severity.as_str(), "error" | "critical")
+    }
+
+    /// The same marks `device … check` prints.
+    pub fn mark(&self) -> &'static str {
+        match self.severity.as_str() {
+            "ok" => "OK  ",
+            "info" => "INFO",
+            "warning" => "WARN",
+            _ => "FAIL",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+pub struct RemoteHealth {
+    pub checked_at: String,
+    pub findings: Vec<RemoteFinding>,
+}
+
+/// A queue's reason to wait, or an error, as the daemon gives it.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+pub struct RemoteReason {
+    pub code: String,
+    pub title_ru: String,
+    #[serde(default)]
+    pub action_ru: String,
+}
+
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+pub struct RemoteLinkError {
+    pub at: String,
+    pub error: RemoteReason,
+}
+
+/// One device of `GET /api/v1/diagnostics`.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+pub struct RemoteDevice {
+    pub id: String,
+    pub model: String,
+    pub port: String,
+    pub online: bool,
+    #[serde(default)]
+    pub port_released: bool,
+    pub parked: Option<RemoteReason>,
+    #[serde(default)]
+    pub queued: u64,
+    #[serde(default)]
+    pub needs_attention: u64,
+    #[serde(default)]
+    pub link_errors: Vec<RemoteLinkError>,
+    pub health: Option<RemoteHealth>,
+}
+
+/// `GET /api/v1/diagnostics`.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+pub struct RemoteDiagnostics {
+    pub generated_at: String,
+    #[serde(default)]
+    pub agent_version: String,
+    #[serde(default)]
+    pub needs_attention: u64,
+    pub devices: Vec<RemoteDevice>,
+}
+
+/// How to reach the daemon a config belongs to.
+#[derive(Debug, Clone)]
+pub struct DaemonLink {
+    pub url: String,
+    token: String,
+    pub config: crate::config::Config,
+}
+
+impl DaemonLink {
+    /// The daemon of `config` (default: the usual config file), if the config loads and
+    /// its token exists. `None` says nothing is known about a daemon; it may still not run.
+    pub fn find(config: Option<&Path>) -> Option<DaemonLink> {
+        let path: PathBuf = config.map_or_else(crate::config::Config::default_path, Path::to_path_buf);
+        let config = crate::config::Config::load(&path).ok()?;
+        let data = config.data_dir();
+        let token = crate::api::security::read_token(&data).ok()?;
+        // The address the daemon wrote when it started (its config may say port 0).
+        let url = std::fs::read_to_string(data.join(crate::daemon::API_ADDRESS_FILE))
+            .ok()
+            .map(|s| s.trim().to_string())
+            .filter(|s| s.starts_with("http://"))
+            .unwrap_or_else(|| format!("http://{}", config.listen));
+        Some(DaemonLink { url, token, config })
+    }
+
+    /// The config's device on `port`, if the daemon drives it.
+    pub fn device_on(&self, port: &PortSpec) -> Option<&crate::config::DeviceConfig> {
+        let want = port.to_string();
+        self.config
+            .devices
+            .iter()
+            .find(|d| PortSpec::parse(&d.port).is_ok_and(|p| p.to_string().eq_ignore_ascii_case(&want)))
+    }
+
+    /// `GET /api/v1/diagnostics`; `None` when the daemon does not answer.
+    pub async fn diagnostics(&self, refresh: bool) -> Option<RemoteDiagnostics> {
+        let path = if refresh { "/api/v1/diagnostics?refresh=true" } else { "/api/v1/diagnostics" };
+        let (status, body) = get(&self.url, path, &self.token).await.ok()?;
+        if status != 200 {
+            tracing::debug!("the agent answered {status} to {path}");
+            return None;
+        }
+        serde_json::from_str(&body).ok()
+    }
+}
+
+/// A minimal HTTP/1.0 GET to the local daemon: the answer ends when the connection does.
+async fn get(url: &str, path: &str, token: &str) -> std::io::Result<(u16, String)> {
+    let hostport = url.trim_end_matches('/').strip_prefix("http://").unwrap_or(url);
+    let io = async {
+        let mut sock = tokio::time::timeout(Duration::from_secs(3), tokio::net::TcpStream::connect(hostport))
+            .await
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??;
+        let req = format!("GET {path} HTTP/1.0\r\nHost: {hostport}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n");
+        sock.write_all(req.as_bytes()).await?;
+        let mut raw = Vec::new();
+        sock.take(16 << 20).read_to_end(&mut raw).await?;
+        Ok::<_, std::io::Error>(raw)
+    };
+    // A refresh waits for a job on the wire to finish, then for the reads.
+    let raw = tokio::time::timeout(Duration::from_secs(90), io)
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "the agent did not answer in time"))??;
+    let bad = || std::io::Error::new(std::io::ErrorKind::InvalidData, "malformed answer");
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(bad)?;
+    let head = String::from_utf8_lossy(&raw[..split]);
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(bad)?;
+    Ok((status, String::from_utf8_lossy(&raw[split + 4..]).into_owned()))
+}
+
+/// `device … check` through the daemon that holds `port`. `Ok(None)`: no daemon drives
+/// this port (or it does not answer); check the device directly.
+pub async fn check(port: &PortSpec, config: Option<&Path>, sticker: Option<&str>, json: bool) -> Result<Option<()>, CliError> {
+    let Some(link) = DaemonLink::find(config) else { return Ok(None) };
+    let Some(dev) = link.device_on(port) else { return Ok(None) };
+    let id = dev.id.clone();
+    let Some(diag) = link.diagnostics(true).await else { return Ok(None) };
+    let Some(d) = diag.devices.into_iter().find(|d| d.id == id) else { return Ok(None) };
+    let findings = d.health.as_ref().map_or(&[][..], |h| &h.findings[..]);
+    let errors = findings.iter().filter(|f| f.is_error()).count();
+    if json {
+        let v = serde_json::json!({"via": "agent", "agent": link.url, "device": d});
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    } else {
+        print!("{}", report_text(&d, &link.url, sticker));
+    }
+    let failure = if d.health.is_none() {
+        Some(CliError::new(
+            "check.no_health",
+            "Работающий агент держит порт этой ККТ, но ещё не проверил её",
+            "The running agent holds the port but has not checked the device yet",
+            "Подождите минуту и повторите; проверьте, что ККТ включена и на связи (состояние на странице агента).",
+        ))
+    } else if errors > 0 {
+        Some(CliError::new(
+            "check.errors_found",
+            format!("Проверка нашла ошибок: {errors}"),
+            format!("The check found {errors} error(s)"),
+            "Выполните действия, указанные у строк [FAIL].",
+        ))
+    } else {
+        None
+    };
+    match failure {
+        // The JSON above is the whole answer; a second JSON document would break parsers.
+        Some(_) if json => {
+            use std::io::Write;
+            let _ = std::io::stdout().flush();
+            std::process::exit(1);
+        }
+        Some(e) => return Err(e),
+        None => {}
+    }
+    Ok(Some(()))
+}
+
+/// The report for people: where it came from, the agent's view, then the findings.
+pub fn report_text(d: &RemoteDevice, url: &str, sticker: Option<&str>) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = writeln!(s, "Порт {} занят работающим агентом ({url}): проверка выполнена через него, между чеками.", d.port);
+    let _ = writeln!(s, "ККТ «{}» ({}), {}", d.id, d.model, if d.online { "на связи" } else { "нет связи" });
+    if d.port_released {
+        let _ = writeln!(s, "Порт сейчас освобождён агентом (простой); он откроется для следующего чека.");
+    }
+    if let Some(p) = &d.parked {
+        let _ = writeln!(s, "Очередь чеков стоит: {}", p.title_ru);
+        if !p.action_ru.is_empty() {
+            let _ = writeln!(s, "       → {}", p.action_ru);
+        }
+    }
+    if d.queued > 0 {
+        let _ = writeln!(s, "В очереди заданий: {}", d.queued);
+    }
+    if d.needs_attention > 0 {
+        let _ = writeln!(s, "Заданий, которые должен проверить человек: {}", d.needs_attention);
+    }
+    if let Some(e) = d.link_errors.last() {
+        let _ = writeln!(s, "Последняя ошибка связи ({}): {}", e.at.replace('T', " "), e.error.title_ru);
+    }
+    if sticker.is_some() {
+        let _ = writeln!(s, "ЗН с наклейки сверяется только при прямом подключении: остановите агента и повторите проверку.");
+    }
+    match &d.health {
+        Some(h) => {
+            let _ = writeln!(s, "Проверка от {}:", h.checked_at.replace('T', " "));
+            for f in &h.findings {
+                let _ = writeln!(s, "[{}] {}", f.mark(), f.title_ru);
+                if !f.action_ru.is_empty() {
+                    let _ = writeln!(s, "       → {}", f.action_ru);
+                }
+            }
+        }
+        None => {
+            let _ = writeln!(s, "Агент ещё не проверял эту ККТ.");
+        }
+    }
+    s
+}

@@ -1,0 +1,238 @@
+//! Diagnostics while the daemon runs (issue 8, items 3 and 5), end to end: the agent
+//! and an emulator as separate processes over TCP, faults injected on the emulator's
+//! control port.
+//!
+//! * The daemon's own health check shows a fault in `GET /api/v1/devices/{id}`.
+//! * `GET /api/v1/diagnostics` has the documented shape.
+//! * `kkm-agent device … check` goes through the running agent instead of timing out.
+//! * `release_port_after_idle` lets another client use the register, and a receipt
+//!   posted afterwards still prints exactly once, also while another client holds it.
+
+mod common;
+
+use common::{receipt, Rig};
+use serde_json::Value;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_kkm-agent");
+
+/// Restarts the rig's agent with its config edited (`[policy]` and `[[devices]]` lines).
+fn restart_with(rig: &mut Rig, policy: &str, device: &str) {
+    rig.kill_agent();
+    let path = rig.config_path().to_path_buf();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let text = text.replace("[policy]\n", &format!("[policy]\n{policy}\n"));
+    std::fs::write(&path, format!("{text}{device}\n")).unwrap();
+    rig.start_agent();
+}
+
+/// The emulator's port, as the rig wrote it in the agent's config.
+fn emulator_port(rig: &Rig) -> String {
+    let text = std::fs::read_to_string(rig.config_path()).unwrap();
+    let line = text.lines().find(|l| l.starts_with("port = ")).unwrap();
+    line.trim_start_matches("port = ").trim_matches('"').to_string()
+}
+
+fn codes(health: &Value) -> Vec<String> {
+    health["findings"].as_array().map_or(vec![], |f| f.iter().map(|x| x["code"].as_str().unwrap_or("").to_string()).collect())
+}
+
+fn finding<'a>(health: &'a Value, code: &str) -> &'a Value {
+    health["findings"].as_array().unwrap().iter().find(|f| f["code"] == code).unwrap_or_else(|| panic!("no {code}: {health}"))
+}
+
+/// Waits (bounded) until the device's `health` has a finding with `code`.
+async fn wait_health(rig: &Rig, code: &str, within: Duration) -> Value {
+    let started = Instant::now();
+    loop {
+        let (status, d) = rig.get("/api/v1/devices/k1").await;
+        assert_eq!(status, 200);
+        if codes(&d["health"]).iter().any(|c| c == code) {
+            return d["health"].clone();
+        }
+        assert!(started.elapsed() < within, "health never showed {code}: {}", d["health"]);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn is_rfc3339_with_offset(t: &str) -> bool {
+    time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).is_ok()
+        && (t.ends_with('Z') || t[t.len() - 6..].starts_with(['+', '-']))
+}
+
+fn needs_a_person(severity: &Value) -> bool {
+    // "critical" until the health rules serialise it as "error".
+    matches!(severity.as_str(), Some("warning" | "error" | "critical"))
+}
+
+#[tokio::test]
+async fn the_periodic_health_check_shows_paper_out_in_the_device_view() {
+    let mut rig = Rig::start(true).await;
+    restart_with(&mut rig, "health_check_every = \"1s\"", "");
+    // Right after connecting the daemon checks the device: a health object appears.
+    let first = wait_health(&rig, "shift.closed", Duration::from_secs(20)).await;
+    assert!(is_rfc3339_with_offset(first["checked_at"].as_str().unwrap()), "{first}");
+    rig.ctl("paper out");
+    let h = wait_health(&rig, "paper.out", Duration::from_secs(20)).await;
+    let f = finding(&h, "paper.out");
+    assert!(needs_a_person(&f["severity"]), "{f}");
+    assert_eq!(f["title_ru"], "Нет бумаги");
+    assert!(f["action_ru"].as_str().unwrap().contains("рулон"), "{f}");
+    assert!(f["title_en"].is_string());
+    // The list of devices carries the same object.
+    let (_, list) = rig.get("/api/v1/devices").await;
+    assert!(codes(&list[0]["health"]).contains(&"paper.out".to_string()), "{list}");
+    // And the next check sees the paper back.
+    rig.ctl("paper in");
+    let started = Instant::now();
+    loop {
+        let (_, d) = rig.get("/api/v1/devices/k1").await;
+        if !codes(&d["health"]).contains(&"paper.out".to_string()) {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "paper.out stayed: {}", d["health"]);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn diagnostics_answers_with_the_documented_shape_and_a_fresh_check() {
+    let rig = Rig::start(true).await;
+    rig.ctl("ofd offline");
+    let (code, job) = rig.post("/api/v1/receipts", Some("diag-1"), Some(&receipt(150_000))).await;
+    assert_eq!(code, 202, "{job}");
+    let job = rig.wait_job(job["id"].as_i64().unwrap()).await;
+    assert_eq!(job["status"], "done", "{job}");
+    // The receipt waits for the ОФД since 25 days: the ФН blocks in 5.
+    rig.ctl("ofd unsent-for 25d");
+    let (status, d) = rig.get("/api/v1/diagnostics?refresh=true").await;
+    assert_eq!(status, 200, "{d}");
+    assert!(is_rfc3339_with_offset(d["generated_at"].as_str().unwrap()), "{d}");
+    assert!(d["agent_version"].is_string());
+    assert_eq!(d["needs_attention"], 0);
+    let dev = &d["devices"][0];
+    assert_eq!(dev["id"], "k1");
+    assert_eq!(dev["online"], true);
+    assert_eq!(dev["port_released"], false);
+    assert!(dev["parked"].is_null(), "{dev}");
+    assert_eq!(dev["queued"], 0);
+    assert_eq!(dev["needs_attention"], 0);
+    assert!(dev["link_errors"].is_array());
+    let h = &dev["health"];
+    assert!(is_rfc3339_with_offset(h["checked_at"].as_str().unwrap()), "{h}");
+    for f in h["findings"].as_array().unwrap() {
+        for k in ["code", "severity", "title_ru", "title_en", "action_ru"] {
+            assert!(f[k].is_string(), "{k} in {f}");
+        }
+    }
+    let ofd = finding(h, "ofd.blocking_soon");
+    assert_eq!(ofd["severity"], "warning", "{ofd}");
+    assert!(ofd["title_ru"].as_str().unwrap().contains("заблокируется"), "{ofd}");
+    // The refreshed check is what the device view shows from now on.
+    let (_, view) = rig.get("/api/v1/devices/k1").await;
+    assert_eq!(view["health"], *h);
+    // Documented, and refused without the token like every route.
+    let (_, doc) = rig.get("/api/v1/openapi.json").await;
+    assert!(doc["paths"]["/api/v1/diagnostics"]["get"].is_object(), "no path in the OpenAPI document");
+    for schema in ["Diagnostics", "DeviceDiagnostics", "HealthDoc", "FindingDoc", "SeverityDoc", "TimedError"] {
+        assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
+    }
+    assert!(doc["components"]["schemas"]["DeviceView"]["properties"]["health"].is_object());
+    let resp = reqwest::get(format!("{}/api/v1/diagnostics", rig.base)).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("application/problem+json"));
+    let (status, p) = rig.get("/api/v1/diagnostics?refresh=maybe").await;
+    assert_eq!(status, 400, "{p}");
+    assert_eq!(p["code"], "request.invalid");
+}
+
+#[tokio::test]
+async fn device_check_goes_through_the_running_agent() {
+    let rig = Rig::start(true).await;
+    rig.ctl("paper out");
+    let port = emulator_port(&rig);
+    let out = Command::new(BIN)
+        .args(["device", "--port", &port, "--config"])
+        .arg(rig.config_path())
+        .args(["check"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stdout.contains("через него"), "says it went through the agent: {stdout}\n{stderr}");
+    assert!(stdout.contains("[FAIL] Нет бумаги"), "{stdout}\n{stderr}");
+    assert!(!stdout.contains("не отвечает") && !stderr.contains("не отвечает"), "{stdout}\n{stderr}");
+    assert!(!out.status.success(), "an error finding fails the check");
+    assert!(stderr.contains("check.errors_found"), "{stderr}");
+    // Machine-readable too.
+    rig.ctl("paper in");
+    let out = Command::new(BIN)
+        .args(["device", "--port", &port, "--json", "--config"])
+        .arg(rig.config_path())
+        .args(["check"])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    assert_eq!(v["via"], "agent");
+    assert_eq!(v["device"]["id"], "k1");
+    assert!(!codes(&v["device"]["health"]).contains(&"paper.out".to_string()), "a fresh check: {v}");
+    let errors = v["device"]["health"]["findings"].as_array().unwrap().iter().any(|f| matches!(f["severity"].as_str(), Some("error" | "critical")));
+    assert_eq!(out.status.success(), !errors, "exit code follows the findings: {v}");
+}
+
+/// `device … status` straight to the emulator: answers only while no one else holds it.
+fn direct_status(port: &str) -> std::process::Output {
+    Command::new(BIN).args(["device", "--port", port, "--model", "azur-01f", "--json", "status"]).output().unwrap()
+}
+
+#[tokio::test]
+async fn an_idle_agent_lets_the_port_go_and_a_receipt_still_prints_once() {
+    let mut rig = Rig::start(true).await;
+    restart_with(&mut rig, "", "release_port_after_idle = \"2s\"");
+    let port = emulator_port(&rig);
+    // Online first, then released after 2 s without work.
+    let started = Instant::now();
+    loop {
+        let (_, d) = rig.get("/api/v1/devices/k1").await;
+        if d["state"]["port_released"] == true {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "never released: {d}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Another program (here: the direct CLI) can use the register now.
+    let out = direct_status(&port);
+    assert!(out.status.success(), "direct status after release: {}", String::from_utf8_lossy(&out.stderr));
+    // The next receipt opens the port again and prints exactly once.
+    let (code, job) = rig.post("/api/v1/receipts", Some("idle-1"), Some(&receipt(150_000))).await;
+    assert_eq!(code, 202, "{job}");
+    let job = rig.wait_job(job["id"].as_i64().unwrap()).await;
+    assert_eq!(job["status"], "done", "{job}");
+    assert_eq!(rig.receipts_in_fn(), 1);
+
+    // Released again; now another client holds the register while a receipt comes.
+    let started = Instant::now();
+    loop {
+        let (_, d) = rig.get("/api/v1/devices/k1").await;
+        if d["state"]["port_released"] == true {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "never released again: {d}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let holder = std::net::TcpStream::connect(port.trim_start_matches("tcp:")).unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (code, job) = rig.post("/api/v1/receipts", Some("idle-2"), Some(&receipt(120_000))).await;
+    assert_eq!(code, 202, "{job}");
+    let id = job["id"].as_i64().unwrap();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let (_, j) = rig.get(&format!("/api/v1/receipts/{id}")).await;
+    assert_eq!(j["status"], "queued", "waits while another client holds the register: {j}");
+    let (_, d) = rig.get("/api/v1/diagnostics").await;
+    assert!(!d["devices"][0]["link_errors"].as_array().unwrap().is_empty(), "the wait is explained: {d}");
+    drop(holder);
+    let j = rig.wait_job(id).await;
+    assert_eq!(j["status"], "done", "{j}");
+    assert_eq!(rig.receipts_in_fn(), 2, "each receipt exactly once");
+}
