@@ -171,6 +171,11 @@ pub async fn write_within(stream: &mut BoxStream, bytes: &[u8], wait: Duration, 
 fn serial_error(e: &tokio_serial::Error, path: &str) -> DriverError {
     use tokio_serial::ErrorKind;
     match e.kind() {
+        // serialport reports EBUSY (another program set TIOCEXCL) as `NoDevice` with
+        // the OS's text, "Device or resource busy": that port exists and is held.
+        ErrorKind::NoDevice if e.description.to_lowercase().contains("busy") => {
+            DriverError::link(LinkFailure::PortBusy, format!("{path}: {e}"))
+        }
         ErrorKind::NoDevice => DriverError::link(LinkFailure::PortNotFound, format!("{path}: {e}")),
         ErrorKind::Io(kind) => DriverError::from_io(&std::io::Error::new(kind, e.description.clone()), path),
         _ => {
@@ -204,6 +209,14 @@ mod tests {
         assert!(PortSpec::parse("").is_err());
         assert!(matches!(PortSpec::parse("COM3").unwrap(), PortSpec::Serial { .. }));
         assert_eq!(PortSpec::parse("/dev/ttyACM0").unwrap().to_string(), "/dev/ttyACM0");
+    }
+
+    #[test]
+    fn a_held_serial_port_is_busy_not_missing() {
+        let held = tokio_serial::Error::new(tokio_serial::ErrorKind::NoDevice, "Device or resource busy");
+        assert_eq!(serial_error(&held, "/dev/ttyACM0").code(), "link.port_busy");
+        let gone = tokio_serial::Error::new(tokio_serial::ErrorKind::NoDevice, "No such file or directory");
+        assert_eq!(serial_error(&gone, "/dev/ttyACM0").code(), "link.port_not_found");
     }
 
     #[test]
