@@ -236,3 +236,155 @@ async fn an_idle_agent_lets_the_port_go_and_a_receipt_still_prints_once() {
     assert_eq!(j["status"], "done", "{j}");
     assert_eq!(rig.receipts_in_fn(), 2, "each receipt exactly once");
 }
+
+/// A PTY held the way another program holds a serial port: open, with `TIOCEXCL`.
+#[cfg(target_os = "linux")]
+mod busy_pty {
+    use super::*;
+    use std::io::{BufRead, BufReader};
+    use std::os::fd::AsRawFd;
+    use std::process::{Child, Stdio};
+
+    struct Kill(Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    /// Starts `cmd` and returns the values of the `prefix`ed lines it prints.
+    fn spawn_reading(cmd: &mut Command, prefixes: &[&str]) -> (Kill, Vec<String>) {
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("spawn");
+        let out = BufReader::new(child.stdout.take().unwrap());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let wanted: Vec<String> = prefixes.iter().map(|s| s.to_string()).collect();
+        std::thread::spawn(move || {
+            for line in out.lines().map_while(Result::ok) {
+                for (i, p) in wanted.iter().enumerate() {
+                    if let Some(v) = line.strip_prefix(p.as_str()) {
+                        let _ = tx.send((i, v.trim().to_string()));
+                    }
+                }
+            }
+        });
+        let mut values = vec![String::new(); prefixes.len()];
+        while values.iter().any(String::is_empty) {
+            let (i, v) = rx.recv_timeout(Duration::from_secs(30)).expect("the child prints what we wait for");
+            values[i] = v;
+        }
+        (Kill(child), values)
+    }
+
+    /// Holds the port like another program: opened, with `TIOCEXCL`, so an ordinary
+    /// user's open fails with EBUSY. Released (`TIOCNXCL`) on drop.
+    struct Holder(std::fs::File);
+    impl Holder {
+        fn hold(path: &str) -> Holder {
+            let f = std::fs::OpenOptions::new().read(true).write(true).open(path).unwrap();
+            // SAFETY: a valid open fd and an argument-less ioctl.
+            assert_eq!(unsafe { nix::libc::ioctl(f.as_raw_fd(), nix::libc::TIOCEXCL) }, 0);
+            Holder(f)
+        }
+    }
+    impl Drop for Holder {
+        fn drop(&mut self) {
+            // SAFETY: as above.
+            unsafe { nix::libc::ioctl(self.0.as_raw_fd(), nix::libc::TIOCNXCL) };
+        }
+    }
+
+    async fn get(http: &reqwest::Client, base: &str, token: &str, path: &str) -> Value {
+        http.get(format!("{base}{path}")).bearer_auth(token).send().await.unwrap().json().await.unwrap()
+    }
+
+    /// Root ignores `TIOCEXCL`, so the agent runs as `nobody` (the test needs root to
+    /// switch users; as an ordinary user it is skipped).
+    #[tokio::test]
+    async fn a_receipt_waits_on_a_port_another_program_holds_and_prints_once_when_freed() {
+        if unsafe { nix::libc::geteuid() } != 0 || Command::new("setpriv").arg("--version").output().is_err() {
+            eprintln!("skipped: needs root and setpriv to run the agent as an ordinary user");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+        let (_emu, v) = spawn_reading(
+            Command::new(BIN).args(["emulate", "--model", "azur-01f", "--listen", "pty", "--quiet", "--ephemeral", "--control", "127.0.0.1:0"]),
+            &["port: ", "control: "],
+        );
+        let (pty, control) = (v[0].clone(), v[1].clone());
+        std::fs::set_permissions(&pty, std::os::unix::fs::PermissionsExt::from_mode(0o666)).unwrap();
+        let config = dir.path().join("config.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "listen = \"127.0.0.1:0\"\ndata_dir = {:?}\n[[devices]]\nid = \"k1\"\nmodel = \"azur-01f\"\nport = \"{pty}\"\nrelease_port_after_idle = \"2s\"\n",
+                dir.path().join("data")
+            ),
+        )
+        .unwrap();
+        let (_agent, v) = spawn_reading(
+            Command::new("setpriv").args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN, "serve", "--config"]).arg(&config),
+            &["kkm-agent: "],
+        );
+        let base = v[0].split_whitespace().next().unwrap().trim_end_matches('/').to_string();
+        let token = std::fs::read_to_string(dir.path().join("data/token")).unwrap();
+        let http = reqwest::Client::new();
+        let started = Instant::now();
+        loop {
+            let d = get(&http, &base, &token, "/api/v1/devices/k1").await;
+            if d["state"]["port_released"] == true {
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(30), "never released: {d}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let holder = Holder::hold(&pty);
+        let body = receipt(150_000);
+        let job: Value = http
+            .post(format!("{base}/api/v1/receipts"))
+            .bearer_auth(&token)
+            .header("Idempotency-Key", "busy-1")
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = job["id"].as_i64().unwrap();
+        // The queue waits and says why.
+        let started = Instant::now();
+        let parked = loop {
+            let d = get(&http, &base, &token, "/api/v1/devices/k1").await;
+            if !d["state"]["parked"].is_null() {
+                break d["state"]["parked"].clone();
+            }
+            assert!(started.elapsed() < Duration::from_secs(20), "never parked: {d}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        assert_eq!(parked["code"], "link.port_busy", "{parked}");
+        assert_eq!(parked["title_ru"], "Порт занят другой программой");
+        let j = get(&http, &base, &token, &format!("/api/v1/receipts/{id}")).await;
+        assert_eq!(j["status"], "queued", "{j}");
+        drop(holder);
+        let started = Instant::now();
+        loop {
+            let j = get(&http, &base, &token, &format!("/api/v1/receipts/{id}?wait=5")).await;
+            if j["status"] == "done" {
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(30), "never printed: {j}");
+        }
+        let d = get(&http, &base, &token, "/api/v1/devices/k1").await;
+        assert!(d["state"]["parked"].is_null(), "resumed: {d}");
+        // Exactly once in the ФН.
+        let mut s = std::net::TcpStream::connect(&control).unwrap();
+        std::io::Write::write_all(&mut s, b"state\n").unwrap();
+        let mut line = String::new();
+        BufReader::new(s).read_line(&mut line).unwrap();
+        let state: Value = serde_json::from_str(&line).unwrap();
+        let receipts = state["documents"].as_array().unwrap().iter().filter(|d| d["kind"] == "receipt").count();
+        assert_eq!(receipts, 1, "{state}");
+    }
+}
