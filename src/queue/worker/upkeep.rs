@@ -40,6 +40,9 @@ pub struct TimedError {
 /// Link errors kept per device for `GET /api/v1/diagnostics`.
 pub const LINK_ERRORS_KEPT: usize = 5;
 
+/// A link that comes back sooner than this after a check is not checked again at once.
+const RECONNECT_CHECK_GAP: Duration = Duration::from_secs(60);
+
 /// When a released port is not free, the health check is tried again after this.
 const BUSY_RETRY: Duration = Duration::from_secs(60);
 
@@ -51,12 +54,13 @@ pub struct Upkeep {
     health_due: Option<Instant>,
     last_work: Instant,
     released: bool,
+    last_check: Option<Instant>,
 }
 
 impl Upkeep {
     pub fn new(health_every: Option<Duration>, release_after: Option<Duration>) -> Upkeep {
         // The first check runs once the device is first seen online.
-        Upkeep { health_every, release_after, health_due: None, last_work: Instant::now(), released: false }
+        Upkeep { health_every, release_after, health_due: None, last_work: Instant::now(), released: false, last_check: None }
     }
 
     fn health_is_due(&self) -> bool {
@@ -82,10 +86,13 @@ impl Worker {
         }
     }
 
-    /// The device came online (first connect or after a lost link): check it now.
+    /// The device came online (first connect or after a lost link): check it now, or
+    /// a minute after the last check if the link flaps.
     pub(super) fn connected(&mut self) {
         if self.upkeep.health_every.is_some() {
-            self.upkeep.health_due = Some(Instant::now());
+            let now = Instant::now();
+            let soonest = self.upkeep.last_check.map_or(now, |t| (t + RECONNECT_CHECK_GAP).max(now));
+            self.upkeep.health_due = Some(self.upkeep.health_due.map_or(soonest, |d| d.min(soonest)));
         }
     }
 
@@ -164,6 +171,7 @@ impl Worker {
         let facts = health::read_facts(self.driver.as_mut(), None).await;
         let findings = health::evaluate(&facts, crate::diagnostics::pc_now());
         let h = Health { checked_at: crate::diagnostics::pc_now_rfc3339(), findings };
+        self.upkeep.last_check = Some(Instant::now());
         let worst = h.findings.first().map(|f| f.code);
         tracing::debug!(device = %self.device, findings = h.findings.len(), ?worst, "health checked");
         self.state().health = Some(h.clone());
