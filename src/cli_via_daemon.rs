@@ -81,6 +81,8 @@ pub struct RemoteDevice {
     pub needs_attention: u64,
     #[serde(default)]
     pub link_errors: Vec<RemoteLinkError>,
+    #[serde(default)]
+    pub refresh_error: Option<RemoteReason>,
     pub health: Option<RemoteHealth>,
 }
 
@@ -237,6 +239,12 @@ pub fn report_text(d: &RemoteDevice, url: &str, sticker: Option<&str>) -> String
     }
     if sticker.is_some() {
         let _ = writeln!(s, "ЗН с наклейки сверяется только при прямом подключении: остановите агента и повторите проверку.");
+    }
+    if let Some(e) = &d.refresh_error {
+        let _ = writeln!(s, "Проверить сейчас не удалось: {}", e.title_ru);
+        if !e.action_ru.is_empty() {
+            let _ = writeln!(s, "       → {}", e.action_ru);
+        }
     }
     match &d.health {
         Some(h) => {

@@ -201,6 +201,12 @@ async fn an_idle_agent_lets_the_port_go_and_a_receipt_still_prints_once() {
         assert!(started.elapsed() < Duration::from_secs(30), "never released: {d}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // A check asked for on a released, free port runs and lets the port go again.
+    let (_, d) = rig.get("/api/v1/diagnostics?refresh=true").await;
+    assert!(d["devices"][0]["refresh_error"].is_null(), "{d}");
+    assert!(d["devices"][0]["health"]["findings"].is_array(), "{d}");
+    let (_, v) = rig.get("/api/v1/devices/k1").await;
+    assert_eq!(v["state"]["port_released"], true, "{v}");
     // Another program (here: the direct CLI) can use the register now.
     let out = direct_status(&port);
     assert!(out.status.success(), "direct status after release: {}", String::from_utf8_lossy(&out.stderr));
@@ -340,6 +346,14 @@ mod busy_pty {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         let holder = Holder::hold(&pty);
+        // A check asked for now cannot open the held port: it says so, keeps the last
+        // check, and the port stays released (no job waits, so nothing is parked).
+        let d = get(&http, &base, &token, "/api/v1/diagnostics?refresh=true").await;
+        let dev = &d["devices"][0];
+        assert_eq!(dev["refresh_error"]["code"], "link.port_busy", "{dev}");
+        assert_eq!(dev["port_released"], true, "{dev}");
+        assert!(dev["parked"].is_null(), "{dev}");
+        assert!(dev["health"]["findings"].is_array(), "the last check is kept: {dev}");
         let body = receipt(150_000);
         let job: Value = http
             .post(format!("{base}/api/v1/receipts"))

@@ -74,6 +74,9 @@ pub struct DeviceDiagnostics {
     pub last_error: Option<JobError>,
     /// The last few link errors with their time, oldest first.
     pub link_errors: Vec<TimedError>,
+    /// Why `?refresh=true` could not check the device now (the port is held by another
+    /// program, the device does not answer in time); `health` is then the last check.
+    pub refresh_error: Option<JobError>,
     /// The last health check; `null` before the first one.
     #[schema(value_type = Option<HealthDoc>)]
     pub health: Option<Health>,
@@ -97,18 +100,23 @@ pub struct DiagnosticsQuery {
     pub refresh: Option<bool>,
 }
 
-/// Asks the device's worker for a health check now; `None` if it did not answer in time.
-async fn refresh(d: &DeviceEntry) -> Option<Health> {
+/// Asks the device's worker for a health check now.
+async fn refresh(d: &DeviceEntry) -> Result<Health, JobError> {
     let ask = d.handle.request(|reply| DeviceRequest::Health { reply });
     match tokio::time::timeout(REFRESH_WAIT, ask).await {
-        Ok(Ok(h)) => Some(h),
+        Ok(Ok(h)) => Ok(h),
         Ok(Err(e)) => {
             tracing::warn!(device = %d.id, "health refresh failed: {e}");
-            None
+            Err((&e).into())
         }
         Err(_) => {
             tracing::warn!(device = %d.id, "health refresh timed out");
-            None
+            Err(JobError {
+                code: "diagnostics.refresh_timeout".into(),
+                title_ru: "ККТ занята: проверка не успела выполниться".into(),
+                title_en: "The device was busy: the check did not finish in time".into(),
+                action_ru: "Повторите проверку после печати чеков из очереди.".into(),
+            })
         }
     }
 }
@@ -120,12 +128,12 @@ async fn refresh(d: &DeviceEntry) -> Option<Health> {
     (status = 400, body = Problem, content_type = "application/problem+json", description = "Bad query"),
     (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json")))]
 pub async fn diagnostics(State(s): State<AppState>, Query(q): Query<DiagnosticsQuery>) -> Result<Json<Diagnostics>, Problem> {
-    let fresh: Vec<Option<Health>> = if q.refresh.unwrap_or(false) {
+    let fresh: Vec<Option<Result<Health, JobError>>> = if q.refresh.unwrap_or(false) {
         // Each device's worker runs its check at once; the answers are collected in order.
         let asks: Vec<_> = s.devices.iter().cloned().map(|d| tokio::spawn(async move { refresh(&d).await })).collect();
         let mut out = Vec::with_capacity(asks.len());
         for a in asks {
-            out.push(a.await.ok().flatten());
+            out.push(a.await.ok());
         }
         out
     } else {
@@ -134,6 +142,11 @@ pub async fn diagnostics(State(s): State<AppState>, Query(q): Query<DiagnosticsQ
     let mut devices = Vec::with_capacity(s.devices.len());
     let mut needs_attention = 0;
     for (d, fresh) in s.devices.iter().zip(fresh) {
+        let (fresh, refresh_error) = match fresh {
+            Some(Ok(h)) => (Some(h), None),
+            Some(Err(e)) => (None, Some(e)),
+            None => (None, None),
+        };
         let id = d.id.clone();
         let counts = s.store.blocking(move |st| st.status_counts(&id)).await.map_err(internal)?;
         let count = |status: &str| counts.iter().find(|(k, _)| k == status).map_or(0, |(_, n)| *n);
@@ -151,6 +164,7 @@ pub async fn diagnostics(State(s): State<AppState>, Query(q): Query<DiagnosticsQ
             needs_attention: count("needs_attention"),
             last_error: st.last_error,
             link_errors: st.link_errors,
+            refresh_error,
             health: fresh.or(st.health),
         });
     }

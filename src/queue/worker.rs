@@ -317,17 +317,18 @@ impl Worker {
     /// Answers one read for the API. Reads do not print (except the X-report asked for)
     /// and change nothing in the ФН, so they are safe between any two steps.
     async fn serve(&mut self, r: DeviceRequest) {
-        self.worked();
         match r {
             DeviceRequest::Health { reply } => {
-                let h = self.check_health().await;
-                let _ = reply.send(Ok(h));
+                let h = self.health_on_request().await;
+                let _ = reply.send(h);
             }
             DeviceRequest::Shift { x_report, reply } => {
+                self.worked();
                 let read = self.read_shift(x_report).await;
                 let _ = reply.send(read);
             }
             DeviceRequest::Documents { numbers, reply } => {
+                self.worked();
                 let mut docs = Vec::with_capacity(numbers.len());
                 let mut failed = None;
                 for n in numbers.into_iter().take(MAX_DOCUMENTS_PER_REQUEST) {

@@ -166,6 +166,21 @@ impl Worker {
         self.driver.disconnect().await;
     }
 
+    /// A health check the API asked for. On a released port only if it opens (another
+    /// program may hold it), and the port stays released.
+    pub(super) async fn health_on_request(&mut self) -> Result<Health, kkm_core::DriverError> {
+        if !self.upkeep.released {
+            return Ok(self.check_health().await);
+        }
+        let probe = self.driver.status().await;
+        let result = match probe {
+            Ok(_) => Ok(self.check_health().await),
+            Err(e) => Err(e),
+        };
+        self.driver.disconnect().await;
+        result
+    }
+
     /// Runs the health rules on the device and keeps the result for the API.
     pub(super) async fn check_health(&mut self) -> Health {
         let facts = health::read_facts(self.driver.as_mut(), None).await;
