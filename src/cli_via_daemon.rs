@@ -106,12 +106,27 @@ pub struct DaemonLink {
 }
 
 impl DaemonLink {
-    /// The daemon of `config` (default: the usual config file), if the config loads and
-    /// its token exists. `None` says nothing is known about a daemon; it may still not run.
+    /// The daemon of `config` (default: the usual config file, then the service's), if
+    /// the config loads and its token is readable. `None` says nothing is known about a
+    /// daemon; it may still not run.
     pub fn find(config: Option<&Path>) -> Option<DaemonLink> {
-        let path: PathBuf = config.map_or_else(crate::config::Config::default_path, Path::to_path_buf);
-        let config = crate::config::Config::load(&path).ok()?;
-        let data = config.data_dir();
+        match config {
+            Some(p) => DaemonLink::load(p),
+            None => candidate_configs().iter().find_map(|p| DaemonLink::load(p)),
+        }
+    }
+
+    /// The daemon whose config names `port`, among `config` or the usual places.
+    pub fn find_for(config: Option<&Path>, port: &PortSpec) -> Option<DaemonLink> {
+        match config {
+            Some(p) => DaemonLink::load(p).filter(|l| l.device_on(port).is_some()),
+            None => candidate_configs().iter().filter_map(|p| DaemonLink::load(p)).find(|l| l.device_on(port).is_some()),
+        }
+    }
+
+    fn load(path: &Path) -> Option<DaemonLink> {
+        let config = crate::config::Config::load(path).ok()?;
+        let data = data_dirs(&config).into_iter().find(|d| d.join("token").exists())?;
         let token = crate::api::security::read_token(&data).ok()?;
         // The address the daemon wrote when it started (its config may say port 0).
         let url = std::fs::read_to_string(data.join(crate::daemon::API_ADDRESS_FILE))
@@ -143,6 +158,30 @@ impl DaemonLink {
     }
 }
 
+/// Where a daemon's config usually is: this user's default, then the service's
+/// (`service/kkm-agent.service`, `service/windows.md`).
+fn candidate_configs() -> Vec<PathBuf> {
+    let mut v = vec![crate::config::Config::default_path()];
+    if cfg!(unix) {
+        v.push(PathBuf::from("/etc/kkm-agent/config.toml"));
+    }
+    if cfg!(windows) {
+        v.push(PathBuf::from(r"C:\ProgramData\kkm-agent\config.toml"));
+    }
+    v.dedup();
+    v
+}
+
+/// The config's data directory; with none set, also the systemd unit's StateDirectory
+/// (the service sets `$STATE_DIRECTORY`, a shell does not).
+fn data_dirs(config: &crate::config::Config) -> Vec<PathBuf> {
+    let mut v = vec![config.data_dir()];
+    if config.data_dir.is_none() && cfg!(unix) {
+        v.push(PathBuf::from("/var/lib/kkm-agent"));
+    }
+    v
+}
+
 /// A minimal HTTP/1.0 GET to the local daemon: the answer ends when the connection does.
 async fn get(url: &str, path: &str, token: &str) -> std::io::Result<(u16, String)> {
     let hostport = url.trim_end_matches('/').strip_prefix("http://").unwrap_or(url);
@@ -170,7 +209,7 @@ async fn get(url: &str, path: &str, token: &str) -> std::io::Result<(u16, String
 /// `device … check` through the daemon that holds `port`. `Ok(None)`: no daemon drives
 /// this port (or it does not answer); check the device directly.
 pub async fn check(port: &PortSpec, config: Option<&Path>, sticker: Option<&str>, json: bool) -> Result<Option<()>, CliError> {
-    let Some(link) = DaemonLink::find(config) else { return Ok(None) };
+    let Some(link) = DaemonLink::find_for(config, port) else { return Ok(None) };
     let Some(dev) = link.device_on(port) else { return Ok(None) };
     let id = dev.id.clone();
     let Some(diag) = link.diagnostics(true).await else { return Ok(None) };
