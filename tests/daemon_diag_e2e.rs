@@ -232,11 +232,19 @@ async fn an_idle_agent_lets_the_port_go_and_a_receipt_still_prints_once() {
     let (code, job) = rig.post("/api/v1/receipts", Some("idle-2"), Some(&receipt(120_000))).await;
     assert_eq!(code, 202, "{job}");
     let id = job["id"].as_i64().unwrap();
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    // The agent gets no answer (the register serves the other client): the job waits,
+    // and the diagnostics say why.
+    let started = Instant::now();
+    loop {
+        let (_, d) = rig.get("/api/v1/diagnostics").await;
+        if !d["devices"][0]["link_errors"].as_array().unwrap().is_empty() {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "the wait is never explained: {d}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let (_, j) = rig.get(&format!("/api/v1/receipts/{id}")).await;
     assert_eq!(j["status"], "queued", "waits while another client holds the register: {j}");
-    let (_, d) = rig.get("/api/v1/diagnostics").await;
-    assert!(!d["devices"][0]["link_errors"].as_array().unwrap().is_empty(), "the wait is explained: {d}");
     drop(holder);
     let j = rig.wait_job(id).await;
     assert_eq!(j["status"], "done", "{j}");
