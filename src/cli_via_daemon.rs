@@ -19,7 +19,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
 pub struct RemoteFinding {
     pub code: String,
-    /// `ok`, `info`, `warning` or `error` (`critical` from older agents).
+    /// `ok`, `info`, `warning` or `error`.
     pub severity: String,
     pub title_ru: String,
     #[serde(default)]
@@ -30,7 +30,7 @@ pub struct RemoteFinding {
 
 impl RemoteFinding {
     pub fn is_error(&self) -> bool {
-        matches!(self.severity.as_str(), "error" | "critical")
+        self.severity == "error"
     }
 
     /// The same marks `device … check` prints.

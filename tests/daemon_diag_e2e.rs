@@ -62,8 +62,7 @@ fn is_rfc3339_with_offset(t: &str) -> bool {
 }
 
 fn needs_a_person(severity: &Value) -> bool {
-    // "critical" until the health rules serialise it as "error".
-    matches!(severity.as_str(), Some("warning" | "error" | "critical"))
+    matches!(severity.as_str(), Some("warning" | "error"))
 }
 
 #[tokio::test]
@@ -77,6 +76,7 @@ async fn the_periodic_health_check_shows_paper_out_in_the_device_view() {
     let h = wait_health(&rig, "paper.out", Duration::from_secs(20)).await;
     let f = finding(&h, "paper.out");
     assert!(needs_a_person(&f["severity"]), "{f}");
+    assert_eq!(f["severity"], "error", "{f}");
     assert_eq!(f["title_ru"], "Нет бумаги");
     assert!(f["action_ru"].as_str().unwrap().contains("рулон"), "{f}");
     assert!(f["title_en"].is_string());
@@ -125,6 +125,7 @@ async fn diagnostics_answers_with_the_documented_shape_and_a_fresh_check() {
         for k in ["code", "severity", "title_ru", "title_en", "action_ru"] {
             assert!(f[k].is_string(), "{k} in {f}");
         }
+        assert!(["ok", "info", "warning", "error"].contains(&f["severity"].as_str().unwrap()), "{f}");
     }
     let ofd = finding(h, "ofd.blocking_soon");
     assert_eq!(ofd["severity"], "warning", "{ofd}");
@@ -135,7 +136,7 @@ async fn diagnostics_answers_with_the_documented_shape_and_a_fresh_check() {
     // Documented, and refused without the token like every route.
     let (_, doc) = rig.get("/api/v1/openapi.json").await;
     assert!(doc["paths"]["/api/v1/diagnostics"]["get"].is_object(), "no path in the OpenAPI document");
-    for schema in ["Diagnostics", "DeviceDiagnostics", "HealthDoc", "FindingDoc", "SeverityDoc", "TimedError"] {
+    for schema in ["Diagnostics", "DeviceDiagnostics", "Health", "HealthFinding", "HealthSeverity", "TimedError"] {
         assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
     }
     assert!(doc["components"]["schemas"]["DeviceView"]["properties"]["health"].is_object());
@@ -177,7 +178,7 @@ async fn device_check_goes_through_the_running_agent() {
     assert_eq!(v["via"], "agent");
     assert_eq!(v["device"]["id"], "k1");
     assert!(!codes(&v["device"]["health"]).contains(&"paper.out".to_string()), "a fresh check: {v}");
-    let errors = v["device"]["health"]["findings"].as_array().unwrap().iter().any(|f| matches!(f["severity"].as_str(), Some("error" | "critical")));
+    let errors = v["device"]["health"]["findings"].as_array().unwrap().iter().any(|f| matches!(f["severity"].as_str(), Some("error")));
     assert_eq!(out.status.success(), !errors, "exit code follows the findings: {v}");
 }
 

@@ -19,41 +19,6 @@ use std::time::Duration;
 /// first) before answering with the last one.
 pub const REFRESH_WAIT: Duration = Duration::from_secs(40);
 
-/// The findings of one health check (the schema of `health` in the device views).
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)] // documents the JSON of [`Health`]
-pub struct HealthDoc {
-    /// When the check ran: RFC 3339 with the PC's offset, e.g. `2026-11-26T11:17:39+03:00`.
-    checked_at: String,
-    /// The findings, the most severe first.
-    findings: Vec<FindingDoc>,
-}
-
-/// One finding of the health rules: what is wrong (or fine) and what to do.
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)] // documents the JSON of `diagnostics::health::Finding`
-pub struct FindingDoc {
-    /// Stable code, e.g. `fn.expires_soon`, `ofd.blocking_soon`, `paper.out`.
-    code: String,
-    severity: SeverityDoc,
-    /// For the cashier or engineer, in Russian.
-    title_ru: String,
-    title_en: String,
-    /// What to do, in Russian; empty when nothing needs doing.
-    action_ru: String,
-}
-
-/// `error` and `warning` need a person; `info` and `ok` do not.
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
-#[schema(rename_all = "snake_case")]
-pub enum SeverityDoc {
-    Ok,
-    Info,
-    Warning,
-    Error,
-}
-
 /// One device as the daemon sees it.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct DeviceDiagnostics {
@@ -78,7 +43,6 @@ pub struct DeviceDiagnostics {
     /// program, the device does not answer in time); `health` is then the last check.
     pub refresh_error: Option<JobError>,
     /// The last health check; `null` before the first one.
-    #[schema(value_type = Option<HealthDoc>)]
     pub health: Option<Health>,
 }
 

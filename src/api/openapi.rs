@@ -25,7 +25,7 @@ use utoipa::OpenApi;
         crate::reconcile::ProgramOperation, crate::reconcile::input::OperationKind, crate::reconcile::Reconciliation,
         crate::reconcile::Cause, crate::reconcile::Category, crate::reconcile::DocumentRef, crate::reconcile::Figures,
         crate::reconcile::DocumentStats, super::diagnostics::Diagnostics, super::diagnostics::DeviceDiagnostics,
-        super::diagnostics::HealthDoc, super::diagnostics::FindingDoc, super::diagnostics::SeverityDoc,
+        crate::queue::worker::Health, crate::queue::worker::HealthFinding, crate::queue::worker::HealthSeverity,
         crate::queue::worker::TimedError
     )),
     modifiers(&Bearer)

@@ -55,7 +55,6 @@ pub struct DeviceView {
     #[schema(value_type = Object)]
     pub state: DeviceState,
     /// The daemon's last health check of the device; `null` before the first one.
-    #[schema(value_type = Option<super::diagnostics::HealthDoc>)]
     pub health: Option<crate::queue::worker::Health>,
 }
 

@@ -21,12 +21,55 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 /// The last health check of a device, as the API shows it (`"health"`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Health {
-    /// When the check ran: RFC 3339 with the PC's offset.
+    /// When the check ran: RFC 3339 with the PC's offset, e.g. `2026-11-26T11:17:39+03:00`.
     pub checked_at: String,
     /// The findings, the most severe first.
-    pub findings: Vec<Finding>,
+    pub findings: Vec<HealthFinding>,
+}
+
+/// One finding of the health rules: what is wrong (or fine) and what to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct HealthFinding {
+    /// Stable code, e.g. `fn.expires_soon`, `ofd.blocking_soon`, `paper.out`.
+    pub code: String,
+    pub severity: HealthSeverity,
+    /// For the cashier or engineer, in Russian.
+    pub title_ru: String,
+    pub title_en: String,
+    /// What to do, in Russian; empty when nothing needs doing.
+    pub action_ru: String,
+}
+
+/// `error` and `warning` need a person; `info` and `ok` do not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthSeverity {
+    Ok,
+    Info,
+    Warning,
+    Error,
+}
+
+impl From<&Finding> for HealthFinding {
+    fn from(f: &Finding) -> HealthFinding {
+        // By the rules' own serialised name, so this API keeps its four values
+        // whatever the rules call their most severe level.
+        let severity = match serde_json::to_value(f.severity).ok().as_ref().and_then(|v| v.as_str()) {
+            Some("ok") => HealthSeverity::Ok,
+            Some("info") => HealthSeverity::Info,
+            Some("warning") => HealthSeverity::Warning,
+            _ => HealthSeverity::Error,
+        };
+        HealthFinding {
+            code: f.code.to_string(),
+            severity,
+            title_ru: f.title_ru.clone(),
+            title_en: f.title_en.clone(),
+            action_ru: f.action_ru.clone(),
+        }
+    }
 }
 
 /// An error with the time the worker met it.
@@ -185,9 +228,10 @@ impl Worker {
     pub(super) async fn check_health(&mut self) -> Health {
         let facts = health::read_facts(self.driver.as_mut(), None).await;
         let findings = health::evaluate(&facts, crate::diagnostics::pc_now());
+        let findings = findings.iter().map(HealthFinding::from).collect();
         let h = Health { checked_at: crate::diagnostics::pc_now_rfc3339(), findings };
         self.upkeep.last_check = Some(Instant::now());
-        let worst = h.findings.first().map(|f| f.code);
+        let worst = h.findings.first().map(|f| f.code.as_str());
         tracing::debug!(device = %self.device, findings = h.findings.len(), ?worst, "health checked");
         self.state().health = Some(h.clone());
         h
