@@ -67,7 +67,16 @@ fn needs_a_person(severity: &Value) -> bool {
 
 #[tokio::test]
 async fn the_periodic_health_check_shows_paper_out_in_the_device_view() {
-    let mut rig = Rig::start(true).await;
+    periodic_paper_out("azur-01f").await;
+}
+
+#[tokio::test]
+async fn the_periodic_health_check_shows_paper_out_on_neva_over_umka() {
+    periodic_paper_out("neva-01-f").await;
+}
+
+async fn periodic_paper_out(model: &str) {
+    let mut rig = Rig::start_model(model, true).await;
     restart_with(&mut rig, "health_check_every = \"1s\"", "");
     // Right after connecting the daemon checks the device: a health object appears.
     let first = wait_health(&rig, "shift.closed", Duration::from_secs(20)).await;
@@ -183,13 +192,22 @@ async fn device_check_goes_through_the_running_agent() {
 }
 
 /// `device … status` straight to the emulator: answers only while no one else holds it.
-fn direct_status(port: &str) -> std::process::Output {
-    Command::new(BIN).args(["device", "--port", port, "--model", "azur-01f", "--json", "status"]).output().unwrap()
+fn direct_status(port: &str, model: &[&str]) -> std::process::Output {
+    Command::new(BIN).args(["device", "--port", port]).args(model).args(["--json", "status"]).output().unwrap()
 }
 
 #[tokio::test]
 async fn an_idle_agent_lets_the_port_go_and_a_receipt_still_prints_once() {
-    let mut rig = Rig::start(true).await;
+    idle_release("azur-01f", &["--model", "azur-01f"]).await;
+}
+
+#[tokio::test]
+async fn an_idle_agent_lets_the_atol_port_go_too() {
+    idle_release("neva-01-f@atol", &["--model", "neva-01-f", "--protocol", "atol"]).await;
+}
+
+async fn idle_release(model: &str, direct: &[&str]) {
+    let mut rig = Rig::start_model(model, true).await;
     restart_with(&mut rig, "", "release_port_after_idle = \"2s\"");
     let port = emulator_port(&rig);
     // Online first, then released after 2 s without work.
@@ -209,7 +227,7 @@ async fn an_idle_agent_lets_the_port_go_and_a_receipt_still_prints_once() {
     let (_, v) = rig.get("/api/v1/devices/k1").await;
     assert_eq!(v["state"]["port_released"], true, "{v}");
     // Another program (here: the direct CLI) can use the register now.
-    let out = direct_status(&port);
+    let out = direct_status(&port, direct);
     assert!(out.status.success(), "direct status after release: {}", String::from_utf8_lossy(&out.stderr));
     // The next receipt opens the port again and prints exactly once.
     let (code, job) = rig.post("/api/v1/receipts", Some("idle-1"), Some(&receipt(150_000))).await;
