@@ -381,29 +381,51 @@ mod busy_pty {
         assert_eq!(dev["port_released"], true, "{dev}");
         assert!(dev["parked"].is_null(), "{dev}");
         assert!(dev["health"]["findings"].is_array(), "the last check is kept: {dev}");
-        let body = receipt(150_000);
-        let job: Value = http
-            .post(format!("{base}/api/v1/receipts"))
-            .bearer_auth(&token)
-            .header("Idempotency-Key", "busy-1")
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let id = job["id"].as_i64().unwrap();
-        // The queue waits and says why.
-        let started = Instant::now();
-        let parked = loop {
-            let d = get(&http, &base, &token, "/api/v1/devices/k1").await;
-            if !d["state"]["parked"].is_null() {
-                break d["state"]["parked"].clone();
+        let post = |key: &'static str| {
+            let (http, base, token) = (http.clone(), base.clone(), token.clone());
+            async move {
+                let job: Value = http
+                    .post(format!("{base}/api/v1/receipts"))
+                    .bearer_auth(&token)
+                    .header("Idempotency-Key", key)
+                    .json(&receipt(150_000))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                job["id"].as_i64().unwrap()
             }
-            assert!(started.elapsed() < Duration::from_secs(20), "never parked: {d}");
-            tokio::time::sleep(Duration::from_millis(200)).await;
         };
+        let wait_parked = || async {
+            let started = Instant::now();
+            loop {
+                let d = get(&http, &base, &token, "/api/v1/devices/k1").await;
+                if !d["state"]["parked"].is_null() {
+                    return d["state"]["parked"].clone();
+                }
+                assert!(started.elapsed() < Duration::from_secs(20), "never parked: {d}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        };
+        // A receipt the shop then cancels: the wait ends, the port is let go again.
+        let cancelled = post("busy-0").await;
+        assert_eq!(wait_parked().await["code"], "link.port_busy");
+        let c: Value = http.delete(format!("{base}/api/v1/jobs/{cancelled}")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+        assert_eq!(c["status"], "cancelled", "{c}");
+        let started = Instant::now();
+        loop {
+            let d = get(&http, &base, &token, "/api/v1/devices/k1").await;
+            if d["state"]["parked"].is_null() && d["state"]["port_released"] == true {
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(20), "still waiting for a port no job needs: {d}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        // The receipt that stays: the queue waits and says why.
+        let id = post("busy-1").await;
+        let parked = wait_parked().await;
         assert_eq!(parked["code"], "link.port_busy", "{parked}");
         assert_eq!(parked["title_ru"], "Порт занят другой программой");
         let j = get(&http, &base, &token, &format!("/api/v1/receipts/{id}")).await;

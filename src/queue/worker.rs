@@ -52,7 +52,8 @@ pub struct DeviceState {
     /// The daemon's last health check of the device (shown beside the state).
     #[serde(skip)]
     pub health: Option<Health>,
-    /// The last few link errors with their time, oldest first (for diagnostics).
+    /// The last few errors that took the device offline (the link, the queue database),
+    /// with their time, oldest first (for diagnostics).
     #[serde(skip)]
     pub link_errors: Vec<TimedError>,
 }
@@ -296,6 +297,7 @@ impl Worker {
                     Duration::from_millis(700)
                 }
                 Step::Offline => {
+                    self.after_offline().await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                     backoff
                 }

@@ -152,6 +152,20 @@ impl Worker {
         }
     }
 
+    /// After a failed step: with release configured and nothing left to do (the job that
+    /// reopened the port was cancelled), the port is let go again instead of being
+    /// retried; a wait for a busy port no job needs is no longer shown.
+    pub(super) async fn after_offline(&mut self) {
+        let idle_long = self.upkeep.release_after.is_some_and(|d| self.upkeep.last_work.elapsed() >= d);
+        if !idle_long || self.upkeep.released || self.has_work() {
+            return;
+        }
+        if matches!(self.parked, Some((super::ParkCause::PortBusy, _))) {
+            self.unpark();
+        }
+        self.release().await;
+    }
+
     async fn release(&mut self) {
         self.driver.disconnect().await;
         self.upkeep.released = true;
