@@ -159,7 +159,7 @@ async fn diagnostics_answers_with_the_documented_shape_and_a_fresh_check() {
 
 #[tokio::test]
 async fn device_check_goes_through_the_running_agent() {
-    let rig = Rig::start(true).await;
+    let mut rig = Rig::start(true).await;
     rig.ctl("paper out");
     let port = emulator_port(&rig);
     let out = Command::new(BIN)
@@ -189,6 +189,17 @@ async fn device_check_goes_through_the_running_agent() {
     assert!(!codes(&v["device"]["health"]).contains(&"paper.out".to_string()), "a fresh check: {v}");
     let errors = v["device"]["health"]["findings"].as_array().unwrap().iter().any(|f| matches!(f["severity"].as_str(), Some("error")));
     assert_eq!(out.status.success(), !errors, "exit code follows the findings: {v}");
+    // With the agent stopped, the same command checks the register directly.
+    rig.kill_agent();
+    let out = Command::new(BIN)
+        .args(["device", "--port", &port, "--model", "azur-01f", "--config"])
+        .arg(rig.config_path())
+        .args(["check"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("через него"), "{stdout}");
+    assert!(stdout.lines().any(|l| l.starts_with("[OK")), "a direct check: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// `device … status` straight to the emulator: answers only while no one else holds it.
