@@ -223,18 +223,18 @@ impl Worker {
         self.driver.disconnect().await;
     }
 
-    /// A health check the API asked for. On a released port only if it opens (another
-    /// program may hold it), and the port stays released.
+    /// A health check the API asked for: only if the device answers its status (a
+    /// released port may be held by another program, a device may be off), so a check
+    /// that could only list read errors does not replace the last real one. A released
+    /// port stays released.
     pub(super) async fn health_on_request(&mut self) -> Result<Health, kkm_core::DriverError> {
-        if !self.upkeep.released {
-            return Ok(self.check_health().await);
-        }
-        let probe = self.driver.status().await;
-        let result = match probe {
+        let result = match self.driver.status().await {
             Ok(_) => Ok(self.check_health().await),
             Err(e) => Err(e),
         };
-        self.driver.disconnect().await;
+        if self.upkeep.released {
+            self.driver.disconnect().await;
+        }
         result
     }
 
