@@ -47,6 +47,27 @@ pub enum Command {
     /// Reconcile the program's figures with the shift on the register (through the
     /// running agent): `kkm-agent reconcile --device salon --program-cash 22212,50`.
     Reconcile(crate::cli_reconcile::ReconcileArgs),
+    /// Windows: install, uninstall or run the agent as a Windows service.
+    #[cfg(windows)]
+    #[command(name = "windows-service", subcommand)]
+    WindowsService(WindowsServiceAction),
+}
+
+#[cfg(windows)]
+#[derive(Subcommand, Debug)]
+pub enum WindowsServiceAction {
+    /// Register the service (automatic start, restart after a failure). Run as administrator.
+    Install {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Stop and remove the service. Run as administrator.
+    Uninstall,
+    /// What the service manager starts; not for a console.
+    Run {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -216,14 +237,11 @@ pub fn run() -> ExitCode {
         }
     };
     let json = matches!(&cli.command, Command::Device(d) if d.json) || matches!(&cli.command, Command::Reconcile(r) if r.json);
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        // The queue is one SQLite connection behind a mutex: more than a few blocking
-        // threads only queue on it, and each costs a stack and a malloc arena (1 000
-        // long-polls once spawned hundreds of them).
-        .max_blocking_threads(8)
-        .enable_all()
-        .build() {
+    #[cfg(windows)]
+    if let Command::WindowsService(action) = &cli.command {
+        return windows_service_command(action);
+    }
+    let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("cannot start the async runtime: {e}");
@@ -239,8 +257,46 @@ pub fn run() -> ExitCode {
     }
 }
 
+/// The daemon's runtime: two workers are plenty for one shop's traffic.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        // The queue is one SQLite connection behind a mutex: more than a few blocking
+        // threads only queue on it, and each costs a stack and a malloc arena (1 000
+        // long-polls once spawned hundreds of them).
+        .max_blocking_threads(8)
+        .enable_all()
+        .build()
+}
+
+#[cfg(windows)]
+fn windows_service_command(action: &WindowsServiceAction) -> ExitCode {
+    use crate::windows_service as ws;
+    let result = match action {
+        WindowsServiceAction::Run { config } => ws::run(config.clone()),
+        WindowsServiceAction::Install { config } => ws::install(config.clone()),
+        WindowsServiceAction::Uninstall => ws::uninstall(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            CliError::new(
+                "service.windows_failed",
+                format!("Служба Windows: {e}"),
+                format!("Windows service: {e}"),
+                "Запустите командную строку от имени администратора; журнал событий Windows покажет подробности.",
+            )
+            .print(false);
+            ExitCode::FAILURE
+        }
+    }
+}
+
 async fn dispatch(cli: Cli) -> Result<(), CliError> {
     match cli.command {
+        // Handled in `run` before the runtime exists: the service builds its own.
+        #[cfg(windows)]
+        Command::WindowsService(_) => Ok(()),
         Command::Emulate(a) => emulate(a).await,
         Command::Device(a) => crate::cli_device::run(a).await,
         Command::Reconcile(a) => crate::cli_reconcile::run(a).await,
@@ -375,6 +431,11 @@ pub fn parse_protocol(text: Option<&str>) -> Result<Option<crate::devices::Proto
 pub fn default_data_dir() -> PathBuf {
     // Under systemd with StateDirectory=, the unit says where state lives.
     if let Some(dir) = systemd_dir("STATE_DIRECTORY") {
+        return dir;
+    }
+    // Under the Windows service manager: %ProgramData%\kkm-agent\data.
+    #[cfg(windows)]
+    if let Some(dir) = crate::windows_service::service_data_dir() {
         return dir;
     }
     directories::ProjectDirs::from("ru", "kkm", "kkm-agent")

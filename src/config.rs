@@ -108,6 +108,10 @@ impl Config {
         if let Some(dir) = crate::cli::systemd_dir("CONFIGURATION_DIRECTORY") {
             return dir.join("config.toml");
         }
+        #[cfg(windows)]
+        if let Some(path) = crate::windows_service::service_config_path() {
+            return path;
+        }
         directories::ProjectDirs::from("ru", "kkm", "kkm-agent")
             .map(|d| d.config_dir().join("config.toml"))
             .unwrap_or_else(|| PathBuf::from("config.toml"))

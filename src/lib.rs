@@ -25,3 +25,5 @@ pub mod http_server;
 pub mod private_files;
 pub mod queue;
 pub mod reconcile;
+#[cfg(windows)]
+pub mod windows_service;
