@@ -342,7 +342,7 @@ mod tests {
         let d = f.iter().find(|f| f.code == "clock.drift").unwrap();
         assert_eq!(d.severity, Severity::Critical);
         assert!(d.title_ru.starts_with("Часы ККТ спешат на 2 ч "), "{}", d.title_ru);
-        assert!(d.action_ru.contains("часовой пояс"), "{}", d.action_ru);
+        assert!(d.action_ru.contains("timezone = \"+05:00\""), "{}", d.action_ru);
         // Ten minutes slow: a warning, in minutes.
         let slow = Facts { status: Some(status(datetime!(2026-11-25 11:50), ShiftState::Closed)), ..Facts::default() };
         let f = evaluate(&slow, datetime!(2026-11-25 09:00 UTC));

@@ -75,14 +75,24 @@ pub(super) fn clock_findings(st: &DeviceStatus, zone: DeviceZone, now: OffsetDat
         "Проверьте часы компьютера, затем установите дату и время ККТ при закрытой смене. \
          Неверное время ведёт к ошибкам ФН и ОФД.",
     );
-    // A drift of whole hours is more often a wrong zone than a wrong clock.
+    // A drift of whole hours is more often a wrong zone than a wrong clock: name the
+    // zone that would make the register's clock right.
     let rem = drift.whole_minutes().rem_euclid(60);
     if drift.abs() >= Duration::minutes(59) && (rem <= 1 || rem >= 59) {
-        action.push_str(&format!(
-            " Расхождение почти ровно в часах: если ККТ работает по местному времени не {}, укажите её \
-             часовой пояс (timezone в настройках ККТ или --timezone).",
-            zone.label()
-        ));
+        let hours = (drift.whole_minutes() + 30).div_euclid(60) as i32;
+        let other = DeviceZone::parse(&format!("UTC{:+}", i32::from(zone.0.whole_hours()) + hours)).ok();
+        match other.filter(|_| zone.0.minutes_past_hour() == 0) {
+            Some(z) => action.push_str(&format!(
+                " Расхождение почти ровно {}: если ККТ работает по местному времени {}, а не {}, укажите \
+                 её часовой пояс (timezone = \"{}\" в настройках ККТ или --timezone {}).",
+                span_ru(Duration::hours(hours.into())),
+                z.label(),
+                zone.label(),
+                serde_json::to_value(z).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+                z.label()
+            )),
+            None => action.push_str(" Расхождение почти ровно в часах: проверьте часовой пояс ККТ (timezone в настройках ККТ)."),
+        }
     }
     out.push(Finding {
         code: "clock.drift",
