@@ -78,17 +78,18 @@ pub(super) fn clock_findings(st: &DeviceStatus, zone: DeviceZone, now: OffsetDat
     // A drift of whole hours is more often a wrong zone than a wrong clock: name the
     // zone that would make the register's clock right.
     let rem = drift.whole_minutes().rem_euclid(60);
-    if drift.abs() >= Duration::minutes(59) && (rem <= 1 || rem >= 59) {
+    // Russia's zones span UTC+2…UTC+12: a larger gap is no zone mix-up.
+    if drift.abs() >= Duration::minutes(59) && drift.abs() <= Duration::hours(10) + Duration::minutes(1) && (rem <= 1 || rem >= 59) {
         let hours = (drift.whole_minutes() + 30).div_euclid(60) as i32;
         let other = DeviceZone::parse(&format!("UTC{:+}", i32::from(zone.0.whole_hours()) + hours)).ok();
         match other.filter(|_| zone.0.minutes_past_hour() == 0) {
             Some(z) => action.push_str(&format!(
-                " Расхождение почти ровно {}: если ККТ работает по местному времени {}, а не {}, укажите \
+                " Расхождение почти ровно на {}: если ККТ работает по местному времени {}, а не {}, укажите \
                  её часовой пояс (timezone = \"{}\" в настройках ККТ или --timezone {}).",
                 span_ru(Duration::hours(hours.into())),
                 z.label(),
                 zone.label(),
-                serde_json::to_value(z).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+                z.offset_text(),
                 z.label()
             )),
             None => action.push_str(" Расхождение почти ровно в часах: проверьте часовой пояс ККТ (timezone в настройках ККТ)."),

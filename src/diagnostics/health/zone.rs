@@ -124,11 +124,18 @@ fn hours_minutes(h: i32, m: i32) -> Result<DeviceZone, String> {
     UtcOffset::from_hms(h as i8, m as i8, 0).map(DeviceZone).map_err(|e| e.to_string())
 }
 
-impl Serialize for DeviceZone {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+impl DeviceZone {
+    /// `+05:00`, as the config's `timezone` takes it.
+    pub fn offset_text(&self) -> String {
         let (h, m, _) = self.0.as_hms();
         let sign = if self.0.is_negative() { '-' } else { '+' };
-        s.serialize_str(&format!("{sign}{:02}:{:02}", h.unsigned_abs(), m.unsigned_abs()))
+        format!("{sign}{:02}:{:02}", h.unsigned_abs(), m.unsigned_abs())
+    }
+}
+
+impl Serialize for DeviceZone {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.offset_text())
     }
 }
 
