@@ -119,11 +119,28 @@ pub fn exit_code(facts: &Facts, findings: &[Finding]) -> u8 {
 const SHIFT_SEARCH_DEPTH: u32 = 64;
 
 /// Reads the facts from a device, then checks from this PC that the ОФД server the
-/// register names answers (at most [`ofd_net::PROBE_TIMEOUT`]). Each read that fails
-/// becomes a finding and the rest go on, except when the first read finds nothing on
-/// the port: then the facts say `unreachable` and nothing else is tried.
-/// `timezone` is left at Moscow: set `facts.timezone` before [`evaluate`].
+/// register names answers (at most [`ofd_net::PROBE_TIMEOUT`]): [`read_device_facts`]
+/// then [`probe_ofd`]. `timezone` is left at Moscow: set `facts.timezone` before
+/// [`evaluate`].
 pub async fn read_facts(driver: &mut dyn FiscalDriver, sticker_serial: Option<String>) -> Facts {
+    let mut facts = read_device_facts(driver, sticker_serial).await;
+    probe_ofd(&mut facts).await;
+    facts
+}
+
+/// Checks that the ОФД server in `facts.ofd_address` answers from this PC, if one is
+/// set. No device I/O: a caller that holds the port (the daemon's worker) can release
+/// it before this network wait.
+pub async fn probe_ofd(facts: &mut Facts) {
+    if let Some(a) = facts.ofd_address.as_ref().filter(|a| !a.host.trim().is_empty() && a.port != 0) {
+        facts.ofd_reach = Some(ofd_net::probe(a, ofd_net::PROBE_TIMEOUT).await);
+    }
+}
+
+/// The register's part of [`read_facts`]. Each read that fails becomes a finding and the
+/// rest go on, except when the first read finds nothing on the port: then the facts say
+/// `unreachable` and nothing else is tried.
+pub async fn read_device_facts(driver: &mut dyn FiscalDriver, sticker_serial: Option<String>) -> Facts {
     let mut facts = Facts { sticker_serial, ..Facts::default() };
     let note = |code: &'static str, what: &str, e: kkm_core::DriverError| facts_error(code, what, &e);
     let mut errors = Vec::new();
@@ -165,9 +182,6 @@ pub async fn read_facts(driver: &mut dyn FiscalDriver, sticker_serial: Option<St
                 Err(_) => break,
             }
         }
-    }
-    if let Some(a) = facts.ofd_address.as_ref().filter(|a| !a.host.trim().is_empty() && a.port != 0) {
-        facts.ofd_reach = Some(ofd_net::probe(a, ofd_net::PROBE_TIMEOUT).await);
     }
     facts.read_errors = errors;
     facts
