@@ -5,7 +5,8 @@
 //! * [`health`]: reads a device's identity, ФН, ОФД queue, shift, clock and paper, and
 //!   turns them into findings in Russian with the action to take: a lost factory number,
 //!   РНМ check digits that do not match ЗН + ИНН, ФН expiry, documents stuck unsent to
-//!   the ОФД with the date the ФН will block, a shift about to pass 24 hours.
+//!   the ОФД with the date the ФН will block, whether this PC reaches the ОФД server the
+//!   register names, a shift about to pass 24 hours, a clock off the PC's, no paper.
 //!
 //! The rules in [`health::evaluate`] are pure functions of what the device reported and
 //! the PC's clock, so they are tested without a device; the reading goes through the
