@@ -147,11 +147,16 @@ pub enum DeviceAction {
     Status,
     /// ЗН, РНМ, ИНН, ФН number, model and firmware.
     Info,
-    /// Full health check with Russian explanations and actions.
+    /// Full health check with Russian explanations and actions. Exit code: 0 no error
+    /// finding, 1 an error finding, 2 the register did not answer.
     Check {
         /// The factory number from the sticker on the case, to confirm against the РНМ.
         #[arg(long)]
         serial: Option<String>,
+        /// The register's time zone (its clock keeps local time): `+05:00`, `UTC+5`,
+        /// `МСК+2`, `Asia/Yekaterinburg`. Default: Moscow, UTC+3.
+        #[arg(long)]
+        timezone: Option<String>,
     },
     /// Find the protocol and speed the port speaks.
     Detect,
@@ -201,11 +206,20 @@ pub struct CliError {
     pub ru: String,
     pub en: String,
     pub action: String,
+    /// The process exit code (1 unless said otherwise).
+    pub exit: u8,
+    /// The command already printed its outcome; only the exit code is left to give.
+    pub reported: bool,
 }
 
 impl CliError {
     pub fn new(code: &str, ru: impl Into<String>, en: impl Into<String>, action: impl Into<String>) -> CliError {
-        CliError { code: code.into(), ru: ru.into(), en: en.into(), action: action.into() }
+        CliError { code: code.into(), ru: ru.into(), en: en.into(), action: action.into(), exit: 1, reported: false }
+    }
+    /// A command that printed its own outcome (e.g. `check` with an error finding) and
+    /// must only exit with `code`.
+    pub fn exit_only(code: u8) -> CliError {
+        CliError { exit: code, reported: true, ..CliError::new("cli.exit", "", "", "") }
     }
     fn print(&self, json: bool) {
         if json {
@@ -250,9 +264,10 @@ pub fn run() -> ExitCode {
     };
     match rt.block_on(dispatch(cli)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.reported => ExitCode::from(e.exit),
         Err(e) => {
             e.print(json);
-            ExitCode::FAILURE
+            ExitCode::from(e.exit.max(1))
         }
     }
 }
@@ -381,6 +396,7 @@ async fn emulate(a: EmulateArgs) -> Result<(), CliError> {
     if let Some(c) = running.control {
         println!("control: {c}");
     }
+    println!("ofd: {}", running.ofd);
     if let Some(s) = &state {
         println!("state: {}", s.display());
     }
