@@ -12,6 +12,7 @@
 
 pub mod api;
 pub mod cli;
+pub mod cli_decode;
 pub mod cli_demo;
 pub mod cli_device;
 pub mod cli_reconcile;
