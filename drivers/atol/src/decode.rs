@@ -11,7 +11,7 @@
 
 use crate::decode_fields::{self, Task};
 use crate::{v2, v3};
-use kkm_core::capture::{runs, Checksum, Chunk, DecodedFrame, Direction, FrameKind};
+use kkm_core::capture::{runs, Checksum, Chunk, DecodedFrame, Direction, FrameKind, Run};
 use std::collections::HashMap;
 
 /// Which link layer the capture speaks.
@@ -49,10 +49,11 @@ fn torn(dir: Direction, line: usize, raw: &[u8]) -> DecodedFrame {
     f
 }
 
-fn v3_run(run: &Chunk, s: &mut Session, out: &mut Vec<DecodedFrame>) {
-    let (b, dir, line) = (&run.bytes[..], run.direction, run.line);
+fn v3_run(run: &Run, s: &mut Session, out: &mut Vec<DecodedFrame>) {
+    let (b, dir) = (&run.bytes[..], run.direction);
     let mut i = 0;
     while i < b.len() {
+        let line = run.line_at(i);
         if b[i] != v3::START {
             let end = b[i..].iter().position(|x| *x == v3::START).map_or(b.len(), |p| i + p);
             out.push(DecodedFrame::garbage(dir, line, &b[i..end], "нет FE в начале: это не пакет АТОЛ v3 (no FE: not an ATOL v3 packet)"));
@@ -211,11 +212,12 @@ fn v2_control(b: u8, dir: Direction, line: usize) -> DecodedFrame {
     f
 }
 
-fn v2_run(run: &Chunk, s: &mut Session, out: &mut Vec<DecodedFrame>) {
-    let (b, dir, line) = (&run.bytes[..], run.direction, run.line);
+fn v2_run(run: &Run, s: &mut Session, out: &mut Vec<DecodedFrame>) {
+    let (b, dir) = (&run.bytes[..], run.direction);
     let is_link = |x: u8| matches!(x, v2::STX | v2::ENQ | v2::ACK | v2::NAK | v2::EOT);
     let mut i = 0;
     while i < b.len() {
+        let line = run.line_at(i);
         match b[i] {
             v2::ENQ | v2::ACK | v2::NAK | v2::EOT => {
                 out.push(v2_control(b[i], dir, line));

@@ -8,7 +8,7 @@
 
 use crate::commands::*;
 use crate::{answers, bcd, errors};
-use kkm_core::capture::{hex, DecodedFrame, Direction, FrameError, FrameKind};
+use kkm_core::capture::{datetime, hex, DecodedFrame, Direction, FrameError, FrameKind};
 use kkm_core::wire::{Cursor, Short};
 use kkm_core::{DriverError, Money};
 
@@ -220,7 +220,7 @@ fn answer_fields(t: Task, d: &[u8], f: &mut DecodedFrame) -> Result<(), DriverEr
             let s = answers::fn_status(d)?;
             f.field("фаза ФН", "FN phase", format!("{:02X} {:?}", s.phase, kkm_core::FnPhase::from_code(s.phase)));
             f.field("смена открыта", "shift open", if s.shift_open { "да (yes)" } else { "нет (no)" });
-            f.field("дата и время ФН", "FN date-time", s.at.map_or("—".into(), |d| d.to_string()));
+            f.field("дата и время ФН", "FN date-time", s.at.map_or("—".into(), |d| datetime(&d)));
             f.field("номер ФН", "FN number", s.serial);
             f.field("последний ФД", "last document", s.last_document_number.to_string());
         }
@@ -231,7 +231,7 @@ fn answer_fields(t: Task, d: &[u8], f: &mut DecodedFrame) -> Result<(), DriverEr
                 f.field("первый неотправленный ФД", "first unsent document", n.to_string());
             }
             if let Some(at) = s.first_unsent_at {
-                f.field("его дата и время", "its date-time", at.to_string());
+                f.field("его дата и время", "its date-time", datetime(&at));
             }
         }
         (FN_REQUEST, Some(FN_EXPIRY)) => {

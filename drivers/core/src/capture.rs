@@ -55,15 +55,38 @@ pub struct Chunk {
 /// monitor logs every `ReadFile`, often one byte each) is whole again. A change of
 /// direction ends a run; the protocols here are half-duplex, so a frame left unfinished
 /// when the other side speaks is reported as torn, not glued to what follows.
-pub fn runs(capture: &[Chunk]) -> Vec<Chunk> {
-    let mut out: Vec<Chunk> = Vec::new();
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Run {
+    pub direction: Direction,
+    pub bytes: Vec<u8>,
+    /// Where each joined chunk starts: (offset in `bytes`, input line).
+    starts: Vec<(usize, usize)>,
+}
+
+impl Run {
+    /// The input line that holds the byte at `offset`.
+    pub fn line_at(&self, offset: usize) -> usize {
+        self.starts.iter().take_while(|(o, _)| *o <= offset).last().map_or(0, |(_, l)| *l)
+    }
+}
+
+pub fn runs(capture: &[Chunk]) -> Vec<Run> {
+    let mut out: Vec<Run> = Vec::new();
     for c in capture {
         match out.last_mut() {
-            Some(last) if last.direction == c.direction => last.bytes.extend_from_slice(&c.bytes),
-            _ => out.push(c.clone()),
+            Some(last) if last.direction == c.direction => {
+                last.starts.push((last.bytes.len(), c.line));
+                last.bytes.extend_from_slice(&c.bytes);
+            }
+            _ => out.push(Run { direction: c.direction, bytes: c.bytes.clone(), starts: vec![(0, c.line)] }),
         }
     }
     out
+}
+
+/// A date and time as the output shows it: `2021-07-29 11:29`.
+pub fn datetime(dt: &time::PrimitiveDateTime) -> String {
+    format!("{:04}-{:02}-{:02} {:02}:{:02}", dt.year(), u8::from(dt.month()), dt.day(), dt.hour(), dt.minute())
 }
 
 /// What a run of bytes turned out to be.
@@ -217,7 +240,7 @@ mod tests {
         let r = runs(&capture);
         assert_eq!(r.len(), 3);
         assert_eq!(r[1].bytes, vec![0x02, 0x03, 0x88]);
-        assert_eq!(r[1].line, 2);
+        assert_eq!((r[1].line_at(0), r[1].line_at(1), r[1].line_at(2)), (2, 2, 3));
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 use crate::codec::{self, CodecError, ACK, ENQ, NAK, STX};
 use crate::decode_fields;
-use kkm_core::capture::{runs, Checksum, Chunk, DecodedFrame, Direction, FrameKind};
+use kkm_core::capture::{runs, Checksum, Chunk, DecodedFrame, Direction, FrameKind, Run};
 
 /// What the computer sent last: an ACK or NAK from the register means different things
 /// after an ENQ and after a command frame.
@@ -33,10 +33,11 @@ fn is_link_byte(b: u8) -> bool {
     matches!(b, ENQ | ACK | NAK | STX)
 }
 
-fn decode_run(run: &Chunk, last: &mut Last, out: &mut Vec<DecodedFrame>) {
-    let (b, dir, line) = (&run.bytes[..], run.direction, run.line);
+fn decode_run(run: &Run, last: &mut Last, out: &mut Vec<DecodedFrame>) {
+    let (b, dir) = (&run.bytes[..], run.direction);
     let mut i = 0;
     while i < b.len() {
+        let line = run.line_at(i);
         match b[i] {
             ENQ | ACK | NAK => {
                 out.push(control(b[i], dir, *last, line));
@@ -52,11 +53,8 @@ fn decode_run(run: &Chunk, last: &mut Last, out: &mut Vec<DecodedFrame>) {
                 };
                 let end = i + 2 + usize::from(n) + 1;
                 if end > b.len() {
-                    let why = format!(
-                        "объявлено {n} байт данных, пришло {} (announced {n} payload bytes, got {})",
-                        b.len() - i - 2,
-                        b.len() - i - 2
-                    );
+                    let (want, got) = (end - i, b.len() - i);
+                    let why = format!("по байту длины кадр занимает {want} байт, пришло {got} (the length byte makes it {want} bytes, got {got})");
                     out.push(torn(dir, line, &b[i..], &why));
                     break;
                 }

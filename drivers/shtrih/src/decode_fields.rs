@@ -9,7 +9,7 @@
 use crate::codec::{from_cp1251, read_fn_datetime, Reader, ShtrihFields, Short};
 use crate::commands::*;
 use crate::errors;
-use kkm_core::capture::{hex, DecodedFrame, Direction, FrameError, FrameKind};
+use kkm_core::capture::{datetime, hex, DecodedFrame, Direction, FrameError, FrameKind};
 use kkm_core::Money;
 
 /// The command's Russian and English name, if we know it.
@@ -252,7 +252,7 @@ fn answer_fields(cmd: u16, data: &[u8], r: &mut Reader, f: &mut DecodedFrame) ->
             f.field("прошивка", "firmware", s.firmware);
             f.field("режим", "mode", mode_text(mode));
             f.field("подрежим", "submode", submode_text(sub));
-            f.field("часы ККТ", "device clock", s.clock.to_string());
+            f.field("часы ККТ", "device clock", datetime(&s.clock));
             f.field("заводской номер", "serial", s.serial.map_or("не введён (not entered)".into(), |n| n.to_string()));
             f.field("ИНН", "INN", if s.inn.is_empty() { "не введён (not entered)".into() } else { s.inn });
             r.rest();
@@ -264,7 +264,7 @@ fn answer_fields(cmd: u16, data: &[u8], r: &mut Reader, f: &mut DecodedFrame) ->
             f.field("данные документа", "document data", r.u8()?.to_string());
             f.field("смена открыта", "shift open", yes_no(r.u8()? != 0));
             f.field("предупреждения", "warnings", format!("{:02X}", r.u8()?));
-            f.field("дата и время ФН", "FN date-time", read_fn_datetime(r)?.to_string());
+            f.field("дата и время ФН", "FN date-time", datetime(&read_fn_datetime(r)?));
             f.field("номер ФН", "FN number", r.ascii(16)?);
             f.field("последний ФД", "last document", r.u32()?.to_string());
         }
@@ -278,7 +278,7 @@ fn answer_fields(cmd: u16, data: &[u8], r: &mut Reader, f: &mut DecodedFrame) ->
             f.field("чтение сообщения", "reading", r.u8()?.to_string());
             f.field("не отправлено в ОФД", "unsent to the OFD", r.u16()?.to_string());
             f.field("первый неотправленный ФД", "first unsent document", r.u32()?.to_string());
-            f.field("его дата и время", "its date-time", read_fn_datetime(r)?.to_string());
+            f.field("его дата и время", "its date-time", datetime(&read_fn_datetime(r)?));
         }
         FN_SHIFT_PARAMS => {
             f.field("смена открыта", "shift open", yes_no(r.u8()? != 0));
@@ -290,7 +290,7 @@ fn answer_fields(cmd: u16, data: &[u8], r: &mut Reader, f: &mut DecodedFrame) ->
             f.field("номер ФД", "document number", r.u32()?.to_string());
             f.field("ФП", "fiscal sign", r.u32()?.to_string());
             if r.remaining() >= 5 {
-                f.field("дата и время", "date-time", read_fn_datetime(r)?.to_string());
+                f.field("дата и время", "date-time", datetime(&read_fn_datetime(r)?));
             }
         }
         CASH_IN | CASH_OUT => {
