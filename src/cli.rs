@@ -47,8 +47,7 @@ pub enum Command {
     /// Reconcile the program's figures with the shift on the register (through the
     /// running agent): `kkm-agent reconcile --device salon --program-cash 22212,50`.
     Reconcile(crate::cli_reconcile::ReconcileArgs),
-    /// Explain captured port traffic (hex or a socat/Portmon log): frames, commands,
-    /// fields, checksums, device errors. See `kkm-agent decode --help`.
+    #[command(about = crate::cli_decode::ABOUT, long_about = crate::cli_decode::LONG_ABOUT)]
     Decode(crate::cli_decode::DecodeArgs),
 }
 

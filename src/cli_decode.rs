@@ -14,9 +14,9 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const ABOUT: &str = "Explain captured port traffic / расшифровать запись обмена с ККТ";
+pub const ABOUT: &str = "Explain captured port traffic / расшифровать запись обмена с ККТ";
 
-const LONG_ABOUT: &str = "\
+pub const LONG_ABOUT: &str = "\
 Explain captured port traffic: every frame with its direction, the command, the decoded \
 fields, the checksum verdict (Shtrih LRC, ATOL v3 CRC-8, ATOL v2 XOR) and the device's \
 error in Russian and English. Broken frames, bad checksums and garbage are shown as such.
@@ -32,10 +32,9 @@ computer → register, IRP_MJ_READ register → computer).
 
 Bad input exits with code 2 and a stable error code (decode.hex_invalid, \
 decode.hex_odd_length, decode.capture_line_unreadable, decode.capture_length_mismatch, \
-decode.capture_empty, decode.file_unreadable, cli.protocol_invalid).";
+decode.capture_empty, decode.file_unreadable, cli.protocol_invalid, cli.direction_invalid).";
 
 #[derive(clap::Args, Debug)]
-#[command(about = ABOUT, long_about = LONG_ABOUT)]
 pub struct DecodeArgs {
     /// `shtrih`, `atol` (v3 link layer) or `atol-v2`. УМКА speaks HTTP/JSON: read it as it is.
     #[arg(long)]

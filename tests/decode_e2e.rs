@@ -150,3 +150,13 @@ fn an_unreadable_capture_line_is_named() {
     assert!(err.contains("Ошибка [decode.capture_line_unreadable]: строка 3:"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn help_names_the_capture_forms() {
+    let o = Command::new(BIN).args(["decode", "--help"]).output().expect("kkm-agent runs");
+    let t = stdout(&o);
+    assert_eq!(o.status.code(), Some(0));
+    for needle in ["socat -x", "Portmon", "Show Hex", "`> 02 05", "--from", "decode.hex_odd_length"] {
+        assert!(t.contains(needle), "{needle} missing from:\n{t}");
+    }
+}
