@@ -152,6 +152,7 @@ fn task_fields(t: Task, c: &mut Cursor, f: &mut DecodedFrame) -> Result<(), Shor
             f.field("вид оплаты", "payment type", c.u8()?.to_string());
             f.field("сумма", "sum", bcd_money(c, 5)?);
         }
+        (OPEN_SHIFT, _) => f.field("флаги", "flags", format!("{:02X}", c.u8()?)),
         (CASH_IN | CASH_OUT, _) => {
             f.field("флаги", "flags", format!("{:02X}", c.u8()?));
             f.field("сумма", "sum", bcd_money(c, 5)?);
@@ -202,7 +203,12 @@ pub fn answer(task: Option<Task>, answer: &[u8], raw: &[u8], what: &str) -> Deco
             return f;
         }
     };
-    f.field("код ошибки", "error code", "00 — нет ошибки (no error)");
+    // `3F` answers `44 ('D') fields` and `4D` echoes itself: neither carries an error byte.
+    match answer.first() {
+        Some(&ANSWER_D) => f.field("вид ответа", "answer form", "44 «D»: состояние (status)"),
+        Some(&CASH_IN_DRAWER) => f.field("вид ответа", "answer form", "4D: эхо команды (command echo)"),
+        _ => f.field("код ошибки", "error code", "00 — нет ошибки (no error)"),
+    }
     if let Some(t) = task {
         if let Err(e) = answer_fields(t, &fields, &mut f) {
             f.note(format!("поля не прочитаны: {e} (fields not read)"));
@@ -237,7 +243,21 @@ fn answer_fields(t: Task, d: &[u8], f: &mut DecodedFrame) -> Result<(), DriverEr
         (FN_REQUEST, Some(FN_EXPIRY)) => {
             f.field("ФН действует до", "FN valid until", answers::fn_expiry(d)?.map_or("—".into(), |d| d.to_string()))
         }
-        (FN_REQUEST, Some(FN_SHIFT_STATE)) => f.field("смена", "shift", format!("{:?}", answers::shift_state(d)?)),
+        (FN_REQUEST, Some(FN_SHIFT_STATE)) => {
+            let state = match answers::shift_state(d)? {
+                kkm_core::ShiftState::Closed => "закрыта (closed)",
+                kkm_core::ShiftState::Expired => "открыта больше 24 часов (over 24 h)",
+                kkm_core::ShiftState::Open => "открыта (open)",
+            };
+            f.field("смена", "shift", state);
+        }
+        (FN_REQUEST, Some(FN_REGISTRATION)) => {
+            // Our layout, unconfirmed by any source (atol.md §5): РНМ (20), ИНН (12).
+            let mut c = Cursor::new(d, "registration");
+            f.field("РНМ", "RNM", c.ascii(20)?);
+            f.field("ИНН", "INN", c.ascii(12)?);
+            f.note("раскладка A4 40 — наша, не подтверждена источниками (our layout, unconfirmed)");
+        }
         (FN_REQUEST, Some(FN_SERIAL)) => f.field("номер ФН", "FN number", Cursor::new(d, "FN number").ascii(16)?),
         (FN_REQUEST, Some(FN_DOCUMENT)) => {
             let (kind, len) = answers::document_header(d)?;
@@ -248,6 +268,29 @@ fn answer_fields(t: Task, d: &[u8], f: &mut DecodedFrame) -> Result<(), DriverEr
             let (tag, v) = answers::tlv(d)?;
             f.field("тег", "tag", tag.to_string());
             f.field("значение", "value", hex(v));
+        }
+        (STATUS, _) => {
+            // The offsets the driver reads (`AtolDriver::status`; A4J `DeviceStateRequest`).
+            let mut c = Cursor::new(d, "status");
+            f.field("кассир", "cashier", hex(c.bytes(2)?));
+            let t = c.bytes(6)?;
+            let u = |i: usize| bcd::unbyte(t[i]);
+            f.field("часы ККТ", "device clock", format!("20{:02}-{:02}-{:02} {:02}:{:02}:{:02}", u(0), u(1), u(2), u(3), u(4), u(5)));
+            let flags = c.u8()?;
+            f.field("флаги", "flags", format!(
+                "{flags:02X}: бумага {} (paper {}), крышка {} (cover {})",
+                if flags & 0x08 != 0 { "есть" } else { "нет" },
+                if flags & 0x08 != 0 { "present" } else { "out" },
+                if flags & 0x20 != 0 { "открыта" } else { "закрыта" },
+                if flags & 0x20 != 0 { "open" } else { "closed" },
+            ));
+            c.bytes(7)?;
+            let mode = c.u8()?;
+            f.field("режим и подрежим", "mode and submode", format!("{} {}", mode & 0x0F, mode >> 4));
+            c.bytes(2)?;
+            let shift = c.bytes(2)?;
+            f.field("номер смены", "shift number", bcd::decode(shift).map_or(hex(shift), |v| v.to_string()));
+            f.field("чек открыт", "receipt open", if c.u8()? != 0 { "да (yes)" } else { "нет (no)" });
         }
         (DEVICE_TYPE, _) => {
             let t = answers::device_type(d)?;

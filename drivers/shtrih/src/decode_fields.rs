@@ -272,6 +272,19 @@ fn answer_fields(cmd: u16, data: &[u8], r: &mut Reader, f: &mut DecodedFrame) ->
         FN_EXPIRY => {
             let b = r.bytes(3)?;
             f.field("ФН действует до", "FN valid until", format!("20{:02}-{:02}-{:02}", b[0], b[1], b[2]));
+            if r.remaining() >= 2 {
+                f.field("осталось перерегистраций", "re-registrations left", r.u8()?.to_string());
+                f.field("сделано перерегистраций", "re-registrations done", r.u8()?.to_string());
+            }
+        }
+        FN_REGISTRATION_TOTALS => {
+            f.field("дата и время", "date-time", datetime(&read_fn_datetime(r)?));
+            f.field("ИНН", "INN", r.ascii(12)?);
+            f.field("РНМ", "RNM", r.ascii(20)?);
+            f.field("системы налогообложения", "tax systems", format!("{:02X}", r.u8()?));
+            f.field("режим работы", "work mode", format!("{:02X}", r.u8()?));
+            f.field("номер ФД", "document number", r.u32()?.to_string());
+            f.field("ФП", "fiscal sign", r.u32()?.to_string());
         }
         FN_OFD_STATUS => {
             f.field("статус обмена", "exchange status", format!("{:02X}", r.u8()?));
@@ -311,6 +324,24 @@ fn answer_fields(cmd: u16, data: &[u8], r: &mut Reader, f: &mut DecodedFrame) ->
             f.field("версия протокола", "protocol version", format!("{}.{}", b[2], b[3]));
             f.field("модель", "model id", b[4].to_string());
             f.field("название", "name", format!("«{}»", from_cp1251(r.rest())));
+        }
+        FN_FIND_DOCUMENT => {
+            // [V117] FF0A; [JPOS] FSDocument*: type, ОФД ack, DATE_TIME, number, ФП, then
+            // by type: receipt operation and total, or the shift number.
+            let kind = r.u8()?;
+            f.field("тип документа", "document type", kind.to_string());
+            f.field("квитанция ОФД получена", "OFD acknowledged", yes_no(r.u8()? != 0));
+            f.field("дата и время", "date-time", datetime(&read_fn_datetime(r)?));
+            f.field("номер ФД", "document number", r.u32()?.to_string());
+            f.field("ФП", "fiscal sign", r.u32()?.to_string());
+            match kind {
+                3 | 4 => {
+                    f.field("тип операции (1054)", "operation", r.u8()?.to_string());
+                    f.field("итог", "total", money(r.money()?));
+                }
+                2 | 5 => f.field("номер смены", "shift number", r.u16()?.to_string()),
+                _ => {}
+            }
         }
         FN_UNCONFIRMED_COUNT => f.field("документов без квитанции", "documents without receipt", r.u16()?.to_string()),
         FN_REQUEST_DOCUMENT_TLV => {
