@@ -180,6 +180,34 @@ mod tests {
         assert!(f[5].title.contains("ПК принял ответ"));
     }
 
+    /// Pseudo-random bytes, biased to the link bytes and frame starts, in every
+    /// direction: decoding never panics and accounts for every byte.
+    #[test]
+    fn random_bytes_never_panic() {
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..3000 {
+            let len = (next() % 64) as usize;
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| match next() % 6 {
+                    0 => STX,
+                    1 => [ENQ, ACK, NAK, 0xFF][(next() % 4) as usize],
+                    2 => (next() % 8) as u8,
+                    _ => next() as u8,
+                })
+                .collect();
+            for direction in [Direction::ToDevice, Direction::FromDevice, Direction::Unknown] {
+                let frames = decode(&[Chunk { direction, bytes: bytes.clone(), line: 1 }]);
+                assert_eq!(frames.iter().map(|f| f.raw.len()).sum::<usize>(), bytes.len());
+            }
+        }
+    }
+
     #[test]
     fn torn_and_garbage_never_panic() {
         for len in 0..12 {
