@@ -26,7 +26,7 @@ direction guessed unless --from is given), or --file with a capture:
   * plain lines `> 02 05 …` (computer → register), `< 06` (register → computer), bare hex \
 (direction unknown); `#` starts a comment;
   * socat -x or socat -x -v output (`>`: data from socat's first address to its second; \
-put the cash program's side first, e.g. `socat -x -v PTY,link=/tmp/kkm,raw FILE:/dev/ttyUSB0,raw,b115200`);
+put the cash program's side first (or pass --swap), e.g. `socat -x -v PTY,link=/tmp/kkm,raw FILE:/dev/ttyUSB0,raw,b115200`);
   * a Portmon (Sysinternals) log saved with Options → Show Hex on (IRP_MJ_WRITE is \
 computer → register, IRP_MJ_READ register → computer).
 
@@ -45,6 +45,10 @@ pub struct DecodeArgs {
     /// Direction of the hex on the command line: `pc` (computer → register) or `device`.
     #[arg(long, requires = "hex")]
     pub from: Option<String>,
+    /// The capture's `>` is register → computer (e.g. socat given the register's side
+    /// first): swap the two directions.
+    #[arg(long, requires = "file")]
+    pub swap: bool,
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
@@ -143,7 +147,17 @@ fn capture(a: &DecodeArgs) -> Result<Vec<Chunk>, Failure> {
     const FIX_FILE: &str = "Исправьте строку в файле или сохраните запись заново в одном из форматов из kkm-agent decode --help.";
     const FIX_HEX: &str = "Укажите байты парами шестнадцатеричных цифр, например: 02 05 10 1E 00 00 00 0B.";
     if let Some(path) = &a.file {
-        return capture_text::read_capture(&read_text(path)?).map_err(|e| Failure::from_capture(e, FIX_FILE));
+        let mut chunks = capture_text::read_capture(&read_text(path)?).map_err(|e| Failure::from_capture(e, FIX_FILE))?;
+        if a.swap {
+            for c in &mut chunks {
+                c.direction = match c.direction {
+                    Direction::ToDevice => Direction::FromDevice,
+                    Direction::FromDevice => Direction::ToDevice,
+                    Direction::Unknown => Direction::Unknown,
+                };
+            }
+        }
+        return Ok(chunks);
     }
     let direction = match a.from.as_deref().map(str::to_ascii_lowercase).as_deref() {
         None => Direction::Unknown,

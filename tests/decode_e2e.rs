@@ -92,6 +92,14 @@ fn an_atol_v3_capture_recorded_with_socat() {
 }
 
 #[test]
+fn swap_turns_the_directions_round() {
+    let o = decode(&["--protocol", "atol", "--swap", "--file", &fixture("atol-v3-socat.log")]);
+    assert_eq!(o.status.code(), Some(0));
+    let t = stdout(&o);
+    assert!(frame(&t, 1).starts_with("#1 < ККТ→ПК (device→PC)"), "{t}");
+}
+
+#[test]
 fn a_portmon_log_read_in_pieces() {
     let o = decode(&["--protocol", "shtrih", "--file", &fixture("shtrih-portmon.log")]);
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
