@@ -89,8 +89,9 @@ fn socat_header(line: &str) -> Option<(Direction, usize)> {
     Some((direction, length))
 }
 
-/// A Portmon row with data: direction and the bytes after `Length N:`, with N.
-fn portmon_row(line: &str) -> Option<Result<(Direction, Vec<u8>, usize), CaptureError>> {
+/// A Portmon row with data: direction and the bytes after `Length N:` (as many as the
+/// row shows; Portmon may show fewer than N).
+fn portmon_row(line: &str) -> Option<Result<(Direction, Vec<u8>), CaptureError>> {
     let direction = if line.contains("IRP_MJ_WRITE") {
         Direction::ToDevice
     } else if line.contains("IRP_MJ_READ") {
@@ -101,8 +102,8 @@ fn portmon_row(line: &str) -> Option<Result<(Direction, Vec<u8>, usize), Capture
     let at = line.find("Length ")?;
     let rest = &line[at + "Length ".len()..];
     let (n, data) = rest.split_once(':').unwrap_or((rest, ""));
-    let n: usize = n.trim().parse().ok()?;
-    Some(parse_hex(data).map(|b| (direction, b, n)).map_err(|e| CaptureError {
+    n.trim().parse::<usize>().ok()?;
+    Some(parse_hex(data).map(|b| (direction, b)).map_err(|e| CaptureError {
         ru: format!("{} (в Portmon включите Options → Show Hex и сохраните журнал заново)", e.ru),
         en: format!("{} (turn on Options → Show Hex in Portmon and save the log again)", e.en),
         ..e
@@ -159,7 +160,7 @@ pub fn read_capture(text: &str) -> Result<Vec<Chunk>, CaptureError> {
             continue;
         }
         if let Some(row) = portmon_row(trimmed) {
-            let (direction, bytes, _announced) = row.map_err(|e| e.at(n))?;
+            let (direction, bytes) = row.map_err(|e| e.at(n))?;
             if !bytes.is_empty() {
                 chunks.push(Chunk { direction, bytes, line: n });
             }
