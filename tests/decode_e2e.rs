@@ -291,3 +291,8 @@ fn the_agents_own_shtrih_traffic_decodes_cleanly() {
 fn the_agents_own_atol_v3_traffic_decodes_cleanly() {
     decode_the_agents_own_traffic(&["--model", "neva-01-f", "--protocol", "atol"], &["--model", "neva-01-f", "--protocol", "atol"], "atol", "EBh");
 }
+
+#[test]
+fn the_agents_own_atol_v2_traffic_decodes_cleanly() {
+    decode_the_agents_own_traffic(&["--model", "neva-01-f", "--protocol", "atol-v2"], &["--model", "neva-01-f", "--protocol", "atol-v2"], "atol-v2", "EBh");
+}
