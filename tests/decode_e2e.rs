@@ -269,6 +269,10 @@ fn decode_the_agents_own_traffic(emulate: &[&str], device: &[&str], protocol: &s
     }
     let titles: Vec<&str> = v["frames"].as_array().unwrap().iter().map(|f| f["title"].as_str().unwrap()).collect();
     assert!(titles.iter().any(|t| t.contains(receipt_command)), "no {receipt_command} in {titles:#?}");
+    // The cashier's name (tag 1021) is read back as text from its code page.
+    let text = o.stdout.clone();
+    let text = String::from_utf8_lossy(&text);
+    assert!(text.contains("«Иванова А. С.»"), "no cashier name in the decoded receipt");
     for f in v["frames"].as_array().unwrap() {
         let title = f["title"].as_str().unwrap();
         // Every byte of every frame is read into a named field.

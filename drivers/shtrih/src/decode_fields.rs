@@ -168,7 +168,15 @@ fn request_fields(cmd: u16, r: &mut Reader, f: &mut DecodedFrame) -> Result<(), 
             let len = r.u16()?;
             f.field("тег", "tag", tag.to_string());
             f.field("длина", "length", len.to_string());
-            f.field("значение", "value", hex(r.bytes(usize::from(len))?));
+            let v = r.bytes(usize::from(len))?;
+            // Text tags (1008 contact, 1021 cashier, 1203 cashier's ИНН) are CP866 on
+            // this wire ([JPOS] `TLVWriter`; shtrih-m.md §2).
+            let value = if matches!(tag, 1008 | 1021 | 1203) {
+                format!("«{}» ({})", encoding_rs::IBM866.decode_without_bom_handling(v).0, hex(v))
+            } else {
+                hex(v)
+            };
+            f.field("значение", "value", value);
         }
         _ => {}
     }
