@@ -27,6 +27,7 @@ direction guessed unless --from is given), or --file with a capture:
 (direction unknown); `#` starts a comment;
   * socat -x or socat -x -v output (`>`: data from socat's first address to its second; \
 put the cash program's side first (or pass --swap), e.g. `socat -x -v PTY,link=/tmp/kkm,raw FILE:/dev/ttyUSB0,raw,b115200`);
+  * interceptty output (`> 0x06 (…)`, one byte a line; there `>` is register → computer);
   * a Portmon (Sysinternals) log saved with Options → Show Hex on (IRP_MJ_WRITE is \
 computer → register, IRP_MJ_READ register → computer).
 

@@ -8,6 +8,8 @@
 //!   (ADD A4 30 and its answer, ACK, ADD 59 answered with error 9A, once with a bad
 //!   CRC-8 followed by two stray bytes, then again).
 //! * `shtrih-portmon.log`: Portmon rows with Show Hex (the answer read in pieces).
+//! * `shtrih-interceptty.txt`: one byte a line in the shape interceptty's `dumpbuff`
+//!   prints (control bytes named as its `char_repr` names them).
 
 use std::process::{Command, Output};
 
@@ -89,6 +91,19 @@ fn an_atol_v3_capture_recorded_with_socat() {
     assert!(bad.contains("[device.receipt_closed]: Чек закрыт — операция невозможна / Receipt is closed"), "{bad}");
     assert!(frame(&t, 7).contains("мусор, не кадр"), "{t}");
     assert!(frame(&t, 8).contains("(строка 21 / line 21)") && frame(&t, 8).contains("CRC-8: FF верна / OK"), "{t}");
+}
+
+/// interceptty marks the register's bytes `>`: the program's ENQ is `<` there.
+#[test]
+fn an_interceptty_log_with_its_own_directions() {
+    let o = decode(&["--protocol", "shtrih", "--file", &fixture("shtrih-interceptty.txt")]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let t = stdout(&o);
+    assert!(frame(&t, 1).starts_with("#1 > ПК→ККТ (PC→device) (строка 1 / line 1): ENQ"), "{t}");
+    assert!(frame(&t, 3).contains("запрос FCh") && frame(&t, 3).contains("LRC: FD верна"), "{t}");
+    let answer = frame(&t, 5);
+    assert!(answer.starts_with("#5 < ККТ→ПК (device→PC) (строка 8 / line 8)"), "{answer}");
+    assert!(answer.contains("[device.unsupported]"), "{answer}");
 }
 
 #[test]

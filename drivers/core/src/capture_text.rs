@@ -22,6 +22,13 @@
 //!   shows only the first few dozen bytes of a long buffer: such a row is read as far
 //!   as it goes, and the frame it cuts shows as torn.
 //!
+//! * **interceptty** (Linux) output: one byte a line, `> \t0x06 (…)` or `< 0x05 (…)`,
+//!   optionally after a `[HH:MM SS.usec]` time stamp. Beware: interceptty writes `>` for
+//!   bytes read from the back device (the register) and `<` for bytes from the program
+//!   (read from its source, `dumpbuff(1, …)` for the back device), the opposite of our
+//!   plain form. A file is read as interceptty output when a line has its `0xNN (…)`
+//!   shape; then every such line counts with interceptty's directions.
+//!
 //! Any other line is an error naming the line: a capture is never half-read silently.
 
 use crate::capture::{Chunk, Direction};
@@ -110,6 +117,27 @@ fn portmon_row(line: &str) -> Option<Result<(Direction, Vec<u8>), CaptureError>>
     }))
 }
 
+/// An interceptty line: direction (interceptty's `>` is the register → computer) and the
+/// byte. With `annotated`, only a line with the `(…)` character annotation counts (how
+/// a file is recognised as interceptty output).
+fn interceptty_byte(line: &str, annotated: bool) -> Option<(Direction, u8)> {
+    let mut rest = line.trim_start();
+    if rest.starts_with('[') {
+        rest = rest[rest.find(']')? + 1..].trim_start();
+    }
+    let direction = match rest.as_bytes().first()? {
+        b'>' => Direction::FromDevice,
+        b'<' => Direction::ToDevice,
+        _ => return None,
+    };
+    let rest = rest[1..].trim_start();
+    let hex = rest.strip_prefix("0x")?;
+    let (digits, tail) = (hex.get(..2)?, hex.get(2..)?.trim());
+    let byte = u8::from_str_radix(digits, 16).ok()?;
+    let ok_tail = if annotated { tail.starts_with('(') && tail.ends_with(')') } else { tail.is_empty() || tail.starts_with('(') };
+    ok_tail.then_some((direction, byte))
+}
+
 fn unreadable(line: &str) -> CaptureError {
     let shown: String = line.chars().take(60).collect();
     CaptureError {
@@ -123,6 +151,7 @@ fn unreadable(line: &str) -> CaptureError {
 /// Reads a capture in any of the forms above into chunks with a direction.
 pub fn read_capture(text: &str) -> Result<Vec<Chunk>, CaptureError> {
     let mut chunks = Vec::new();
+    let interceptty = text.lines().any(|l| interceptty_byte(l, true).is_some());
     // An open socat block: direction, announced length, first line, bytes so far.
     let mut block: Option<(Direction, usize, usize, Vec<u8>)> = None;
     let close = |block: &mut Option<(Direction, usize, usize, Vec<u8>)>, chunks: &mut Vec<Chunk>| -> Result<(), CaptureError> {
@@ -154,6 +183,12 @@ pub fn read_capture(text: &str) -> Result<Vec<Chunk>, CaptureError> {
         let trimmed = line.trim();
         if trimmed.is_empty() || trimmed.starts_with('#') || trimmed == "--" {
             continue;
+        }
+        if interceptty {
+            if let Some((direction, byte)) = interceptty_byte(trimmed, false) {
+                chunks.push(Chunk { direction, bytes: vec![byte], line: n });
+                continue;
+            }
         }
         if let Some((direction, length)) = socat_header(trimmed) {
             block = Some((direction, length, n, Vec::new()));
@@ -230,6 +265,27 @@ mod tests {
         let cut = "> 2026/11/26 08:18:41.000772386  length=4 from=0 to=3\n 02 01 fc\n";
         let e = read_capture(cut).unwrap_err();
         assert_eq!((e.code, e.line), ("decode.capture_length_mismatch", 1));
+    }
+
+    /// Lines in the shape interceptty's `dumpbuff` prints them (with and without the
+    /// time stamp of `-T`); `>` is from the register there.
+    #[test]
+    fn interceptty_bytes_with_its_own_directions() {
+        let text = "< 0x05 ([ENQ])\n> \t0x15 ([NAK])\n[10:02 03.000123]< 0x02 ([STX])\n< 0x41 (A)\n< 0x28 (()\n";
+        let c = read_capture(text).unwrap();
+        let got: Vec<(Direction, u8)> = c.iter().map(|c| (c.direction, c.bytes[0])).collect();
+        assert_eq!(
+            got,
+            vec![
+                (Direction::ToDevice, 0x05),
+                (Direction::FromDevice, 0x15),
+                (Direction::ToDevice, 0x02),
+                (Direction::ToDevice, 0x41),
+                (Direction::ToDevice, 0x28)
+            ]
+        );
+        // Without the annotation the same line is our plain form, with our directions.
+        assert_eq!(read_capture("> 0x05\n").unwrap()[0].direction, Direction::ToDevice);
     }
 
     #[test]
