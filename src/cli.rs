@@ -2,7 +2,7 @@
 //!
 //! `serve` runs the daemon; `demo` runs it next to an emulated register; `device` talks
 //! to one register directly (for engineers and for trying a real unit); `emulate` runs
-//! an emulator; `token` prints the API token.
+//! an emulator; `token` prints the API token; `decode` explains a sniffed port capture.
 //!
 //! Every failure prints a stable code, Russian and English text and the action to take,
 //! and exits non-zero. Never a backtrace.
@@ -47,6 +47,8 @@ pub enum Command {
     /// Reconcile the program's figures with the shift on the register (through the
     /// running agent): `kkm-agent reconcile --device salon --program-cash 22212,50`.
     Reconcile(crate::cli_reconcile::ReconcileArgs),
+    #[command(about = crate::cli_decode::ABOUT, long_about = crate::cli_decode::LONG_ABOUT)]
+    Decode(crate::cli_decode::DecodeArgs),
     /// Windows: install, uninstall or run the agent as a Windows service.
     #[cfg(windows)]
     #[command(name = "windows-service", subcommand)]
@@ -250,6 +252,9 @@ pub fn run() -> ExitCode {
             return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
         }
     };
+    if let Command::Decode(a) = &cli.command {
+        return crate::cli_decode::run(a); // pure: no runtime, its own exit codes
+    }
     let json = matches!(&cli.command, Command::Device(d) if d.json) || matches!(&cli.command, Command::Reconcile(r) if r.json);
     #[cfg(windows)]
     if let Command::WindowsService(action) = &cli.command {
@@ -336,6 +341,7 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Demo { model, once } => crate::cli_demo::demo(model, once).await,
+        Command::Decode(_) => Ok(()), // run before the runtime starts, in `run`
     }
 }
 
