@@ -34,6 +34,7 @@ fn config(dir: &std::path::Path, model: &str, port: &str) -> Config {
             cashier: None,
             cashier_password: None,
             release_port_after_idle: Default::default(),
+            timezone: None,
         }],
     }
 }

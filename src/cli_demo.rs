@@ -37,6 +37,7 @@ pub async fn demo(model: EmulatedModel, once: bool) -> Result<(), CliError> {
             cashier: None,
             cashier_password: None,
             release_port_after_idle: Default::default(),
+            timezone: None,
         }],
     };
     let running = match crate::daemon::start(&config).await {

@@ -35,12 +35,14 @@ impl RemoteFinding {
 
     /// The same marks `device … check` prints.
     pub fn mark(&self) -> &'static str {
+        use crate::diagnostics::health::Severity;
         match self.severity.as_str() {
-            "ok" => "OK  ",
-            "info" => "INFO",
-            "warning" => "WARN",
-            _ => "FAIL",
+            "ok" => Severity::Ok,
+            "info" => Severity::Info,
+            "warning" => Severity::Warning,
+            _ => Severity::Critical,
         }
+        .mark()
     }
 }
 
@@ -222,32 +224,14 @@ pub async fn check(port: &PortSpec, config: Option<&Path>, sticker: Option<&str>
     } else {
         print!("{}", report_text(&d, &link.url, sticker));
     }
-    let failure = if d.health.is_none() {
-        Some(CliError::new(
-            "check.no_health",
-            "Работающий агент держит порт этой ККТ, но ещё не проверил её",
-            "The running agent holds the port but has not checked the device yet",
-            "Подождите минуту и повторите; проверьте, что ККТ включена и на связи (состояние на странице агента).",
-        ))
-    } else if errors > 0 {
-        Some(CliError::new(
-            "check.errors_found",
-            format!("Проверка нашла ошибок: {errors}"),
-            format!("The check found {errors} error(s)"),
-            "Выполните действия, указанные у строк [FAIL].",
-        ))
-    } else {
-        None
-    };
-    match failure {
-        // The JSON above is the whole answer; a second JSON document would break parsers.
-        Some(_) if json => {
-            use std::io::Write;
-            let _ = std::io::stdout().flush();
-            std::process::exit(1);
-        }
-        Some(e) => return Err(e),
-        None => {}
+    // The exit codes of a direct check: 2 when the register could not be checked, 1 when
+    // a finding is an error; the report above is the whole output.
+    use crate::diagnostics::health::{EXIT_ERROR_FINDING, EXIT_UNREACHABLE};
+    if d.health.is_none() {
+        return Err(CliError::exit_only(EXIT_UNREACHABLE));
+    }
+    if errors > 0 {
+        return Err(CliError::exit_only(EXIT_ERROR_FINDING));
     }
     Ok(Some(()))
 }
@@ -291,7 +275,7 @@ pub fn report_text(d: &RemoteDevice, url: &str, sticker: Option<&str>) -> String
             for f in &h.findings {
                 let _ = writeln!(s, "[{}] {}", f.mark(), f.title_ru);
                 if !f.action_ru.is_empty() {
-                    let _ = writeln!(s, "       → {}", f.action_ru);
+                    let _ = writeln!(s, "           → {}", f.action_ru);
                 }
             }
         }

@@ -63,7 +63,11 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         let driver = crate::devices::build_driver(d)
             .map_err(|e| start_err("config.device_invalid", "Неверная ККТ в настройках", "Bad device in the config", e))?;
         let limits = driver.profile().limits;
-        let upkeep = UpkeepOptions { health_every: config.policy.health_check_every.0, release_after: d.release_port_after_idle.0 };
+        let upkeep = UpkeepOptions {
+            health_every: config.policy.health_check_every.0,
+            release_after: d.release_port_after_idle.0,
+            zone: d.zone(),
+        };
         let (handle, task) = Worker::spawn(d.id.clone(), driver, store.clone(), config.policy.clone(), upkeep, rx.clone());
         tasks.push(task);
         devices.push(DeviceEntry { id: d.id.clone(), model: d.model.clone(), port: d.port.clone(), limits, handle });

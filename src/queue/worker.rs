@@ -183,6 +183,8 @@ pub struct UpkeepOptions {
     pub health_every: Option<Duration>,
     /// Close the port after this long without work (`None`: hold it).
     pub release_after: Option<Duration>,
+    /// The register's time zone (its clock keeps local time).
+    pub zone: crate::diagnostics::health::DeviceZone,
 }
 
 /// Sends of one job after which the worker stops retrying it.
@@ -251,7 +253,7 @@ impl Worker {
             parked: None,
             last_failure: None,
             unreadable: (0, 0),
-            upkeep: upkeep::Upkeep::new(upkeep.health_every, upkeep.release_after),
+            upkeep: upkeep::Upkeep::new(upkeep.health_every, upkeep.release_after, upkeep.zone),
         };
         let task = tokio::spawn(w.run(shutdown));
         (handle, task)
@@ -320,10 +322,7 @@ impl Worker {
     /// and change nothing in the ФН, so they are safe between any two steps.
     async fn serve(&mut self, r: DeviceRequest) {
         match r {
-            DeviceRequest::Health { reply } => {
-                let h = self.health_on_request().await;
-                let _ = reply.send(h);
-            }
+            DeviceRequest::Health { reply } => self.health_on_request(reply).await,
             DeviceRequest::Shift { x_report, reply } => {
                 self.worked();
                 let read = self.read_shift(x_report).await;

@@ -18,7 +18,8 @@ use crate::diagnostics::health::{self, Finding};
 use crate::queue::job::JobError;
 use serde::Serialize;
 use std::time::{Duration, Instant};
-use tokio::sync::watch;
+use kkm_core::DriverError;
+use tokio::sync::{oneshot, watch};
 
 /// The last health check of a device, as the API shows it (`"health"`).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -92,6 +93,8 @@ const BUSY_RETRY: Duration = Duration::from_secs(60);
 /// The worker's upkeep settings and timers.
 pub struct Upkeep {
     health_every: Option<Duration>,
+    /// The register's time zone, for the clock and shift-age rules.
+    zone: health::DeviceZone,
     release_after: Option<Duration>,
     /// When the next health check is due; `None` = none planned.
     health_due: Option<Instant>,
@@ -101,9 +104,9 @@ pub struct Upkeep {
 }
 
 impl Upkeep {
-    pub fn new(health_every: Option<Duration>, release_after: Option<Duration>) -> Upkeep {
+    pub fn new(health_every: Option<Duration>, release_after: Option<Duration>, zone: health::DeviceZone) -> Upkeep {
         // The first check runs once the device is first seen online.
-        Upkeep { health_every, release_after, health_due: None, last_work: Instant::now(), released: false, last_check: None }
+        Upkeep { health_every, zone, release_after, health_due: None, last_work: Instant::now(), released: false, last_check: None }
     }
 
     fn health_is_due(&self) -> bool {
@@ -227,28 +230,42 @@ impl Worker {
     /// released port may be held by another program, a device may be off), so a check
     /// that could only list read errors does not replace the last real one. A released
     /// port stays released.
-    pub(super) async fn health_on_request(&mut self) -> Result<Health, kkm_core::DriverError> {
-        let result = match self.driver.status().await {
-            Ok(_) => Ok(self.check_health().await),
-            Err(e) => Err(e),
-        };
+    pub(super) async fn health_on_request(&mut self, reply: oneshot::Sender<Result<Health, DriverError>>) {
+        match self.driver.status().await {
+            Ok(_) => {
+                let check = self.check_health().await;
+                tokio::spawn(async move {
+                    let h = check.await.map_err(|e| DriverError::Protocol(format!("the health check stopped: {e}")));
+                    let _ = reply.send(h);
+                });
+            }
+            Err(e) => {
+                let _ = reply.send(Err(e));
+            }
+        }
         if self.upkeep.released {
             self.driver.disconnect().await;
         }
-        result
     }
 
-    /// Runs the health rules on the device and keeps the result for the API.
-    pub(super) async fn check_health(&mut self) -> Health {
-        let facts = health::read_facts(self.driver.as_mut(), None).await;
-        let findings = health::evaluate(&facts, crate::diagnostics::pc_now());
-        let findings = findings.iter().map(HealthFinding::from).collect();
-        let h = Health { checked_at: crate::diagnostics::pc_now_rfc3339(), findings };
+    /// Runs the health rules on the device. Only the register's reads happen here, on
+    /// the worker; the ОФД host's reachability (a network wait) and the judging run in
+    /// their own task, so jobs do not wait for them. The result is kept for the API.
+    pub(super) async fn check_health(&mut self) -> tokio::task::JoinHandle<Health> {
+        let mut facts = health::read_device_facts(self.driver.as_mut(), None).await;
+        facts.timezone = self.upkeep.zone;
         self.upkeep.last_check = Some(Instant::now());
-        let worst = h.findings.first().map(|f| f.code.as_str());
-        tracing::debug!(device = %self.device, findings = h.findings.len(), ?worst, "health checked");
-        self.state().health = Some(h.clone());
-        h
+        let (state, device) = (self.handle.state.clone(), self.device.clone());
+        tokio::spawn(async move {
+            health::probe_ofd(&mut facts).await;
+            let findings = health::evaluate(&facts, crate::diagnostics::pc_now());
+            let findings: Vec<HealthFinding> = findings.iter().map(HealthFinding::from).collect();
+            let h = Health { checked_at: crate::diagnostics::pc_now_rfc3339(), findings };
+            let worst = h.findings.first().map(|f| f.code.as_str());
+            tracing::debug!(%device, findings = h.findings.len(), ?worst, "health checked");
+            state.lock().unwrap_or_else(|p| p.into_inner()).health = Some(h.clone());
+            h
+        })
     }
 
     /// Keeps a link error, with its time, among the last few.
