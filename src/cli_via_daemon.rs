@@ -164,22 +164,24 @@ impl DaemonLink {
 /// (`service/kkm-agent.service`, `service/windows.md`).
 fn candidate_configs() -> Vec<PathBuf> {
     let mut v = vec![crate::config::Config::default_path()];
-    if cfg!(unix) {
-        v.push(PathBuf::from("/etc/kkm-agent/config.toml"));
-    }
-    if cfg!(windows) {
-        v.push(PathBuf::from(r"C:\ProgramData\kkm-agent\config.toml"));
-    }
+    #[cfg(unix)]
+    v.push(PathBuf::from("/etc/kkm-agent/config.toml"));
+    #[cfg(windows)]
+    v.push(crate::windows_service::program_data_dir().join("config.toml"));
     v.dedup();
     v
 }
 
-/// The config's data directory; with none set, also the systemd unit's StateDirectory
-/// (the service sets `$STATE_DIRECTORY`, a shell does not).
+/// The config's data directory; with none set, also the service's (systemd's
+/// StateDirectory, the Windows service's `%ProgramData%\kkm-agent\data`), which a shell
+/// does not see as its default.
 fn data_dirs(config: &crate::config::Config) -> Vec<PathBuf> {
     let mut v = vec![config.data_dir()];
-    if config.data_dir.is_none() && cfg!(unix) {
+    if config.data_dir.is_none() {
+        #[cfg(unix)]
         v.push(PathBuf::from("/var/lib/kkm-agent"));
+        #[cfg(windows)]
+        v.push(crate::windows_service::program_data_dir().join("data"));
     }
     v
 }
