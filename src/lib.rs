@@ -14,6 +14,7 @@ pub mod api;
 pub mod cli;
 pub mod cli_demo;
 pub mod cli_device;
+pub mod cli_diag;
 pub mod cli_reconcile;
 pub mod config;
 pub mod daemon;
