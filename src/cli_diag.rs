@@ -13,7 +13,7 @@
 use crate::cli::CliError;
 use crate::diagnostics::ports::{self, PortInfo};
 use crate::diagnostics::scan::{self, Origin, Target};
-use crate::diagnostics::{agent, report, support_file};
+use crate::diagnostics::{agent, health, report, support_file};
 use kkm_core::port::PortSpec;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -40,6 +40,9 @@ pub struct DiagArgs {
     /// How long detection may take on one port, in seconds.
     #[arg(long, default_value_t = scan::PORT_BUDGET.as_secs())]
     pub port_budget: u64,
+    /// The running agent's URL, e.g. `http://127.0.0.1:8765` (default: from the config).
+    #[arg(long, env = "KKM_AGENT_URL")]
+    pub url: Option<String>,
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
@@ -49,17 +52,13 @@ pub struct DiagArgs {
 }
 
 pub async fn run(a: DiagArgs) -> Result<(), CliError> {
-    let explicit_config = a.config.is_some();
-    let config_path = a.config.clone().unwrap_or_else(crate::config::Config::default_path);
-    let config = match crate::config::Config::load(&config_path) {
-        Ok(c) => Some(c),
-        // No config at the default place is normal on a PC where the agent is not set up.
-        Err(_) if !explicit_config && !config_path.exists() => None,
-        Err(e) => return Err(CliError::new(e.code, e.ru, e.en, format!("Исправьте файл настроек {}", config_path.display()))),
-    };
+    let (config, config_findings) = load_config(a.config.clone());
     let data_dir = config.as_ref().map_or_else(crate::cli::default_data_dir, |c| c.data_dir());
     let token = crate::api::security::read_token(&data_dir).ok();
-    let listen = config.as_ref().map_or_else(|| "127.0.0.1:8765".to_string(), |c| c.listen.to_string());
+    let listen = match &a.url {
+        Some(u) => u.trim_end_matches('/').trim_start_matches("http://").to_string(),
+        None => config.as_ref().map_or_else(|| "127.0.0.1:8765".to_string(), |c| c.listen.to_string()),
+    };
     let agent = agent::read(&listen, token.as_deref()).await;
 
     let targets = targets(&a, config.as_ref(), &agent);
@@ -71,7 +70,7 @@ pub async fn run(a: DiagArgs) -> Result<(), CliError> {
     .await;
     bar.finish_and_clear();
 
-    let r = report::DiagReport::new(scans, agent);
+    let r = report::DiagReport::new(scans, agent, config_findings);
     let json = serde_json::to_string_pretty(&r).unwrap_or_else(|e| format!("{{\"error\": \"cannot render JSON: {e}\"}}"));
     if a.json {
         println!("{json}");
@@ -91,6 +90,37 @@ pub async fn run(a: DiagArgs) -> Result<(), CliError> {
         0 => Ok(()),
         n => Err(CliError::new("diag.errors_found", format!("Найдено ошибок: {n}; что делать — написано у каждой"),
             format!("{n} error finding(s)"), "")),
+    }
+}
+
+/// The agent's config, if there is one. A config the daemon would refuse is a finding,
+/// not a reason to stop: what can be read of it (address, data dir, devices) is used.
+fn load_config(path: Option<PathBuf>) -> (Option<crate::config::Config>, Vec<health::Finding>) {
+    let explicit = path.is_some();
+    let path = path.unwrap_or_else(crate::config::Config::default_path);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        // No config at the default place is normal on a PC where the agent is not set up.
+        Err(_) if !explicit && !path.exists() => return (None, Vec::new()),
+        Err(e) => {
+            return (None, vec![health::Finding {
+                code: "config.unreadable",
+                severity: health::Severity::Critical,
+                title_ru: format!("Не удалось прочитать файл настроек {}", path.display()),
+                title_en: format!("Cannot read config {}: {e}", path.display()),
+                action_ru: "Проверьте путь к файлу настроек и права на него.".into(),
+            }])
+        }
+    };
+    match crate::config::Config::parse(&text) {
+        Ok(c) => (Some(c), Vec::new()),
+        Err(e) => (toml::from_str(&text).ok(), vec![health::Finding {
+            code: e.code,
+            severity: health::Severity::Critical,
+            title_ru: e.ru,
+            title_en: e.en,
+            action_ru: format!("Исправьте файл настроек {} (пример: service/config.example.toml); агент с ним не запустится.", path.display()),
+        }]),
     }
 }
 

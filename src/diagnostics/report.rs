@@ -22,7 +22,7 @@ pub struct DiagReport {
 }
 
 impl DiagReport {
-    pub fn new(ports: Vec<PortScan>, agent: AgentState) -> DiagReport {
+    pub fn new(ports: Vec<PortScan>, agent: AgentState, mut summary_first: Vec<Finding>) -> DiagReport {
         let mut r = DiagReport {
             version: env!("CARGO_PKG_VERSION"),
             pc_time: kkm_core::device::dt::format(&super::pc_now()).replace('T', " "),
@@ -32,7 +32,8 @@ impl DiagReport {
             summary: Vec::new(),
             worst: Severity::Ok,
         };
-        r.summary = summary(&r);
+        summary_first.extend(summary(&r));
+        r.summary = summary_first;
         r.worst = r.all_findings().map(|f| f.severity).max().unwrap_or(Severity::Ok);
         r
     }
