@@ -127,7 +127,7 @@ fn load_config(path: Option<PathBuf>) -> (Option<crate::config::Config>, Vec<hea
 /// Every place to look, once each: the PC's serial ports (or `--port`s), the USB-RNDIS
 /// address, the config's devices; a port the running agent holds is marked, not probed.
 fn targets(a: &DiagArgs, config: Option<&crate::config::Config>, agent: &agent::AgentState) -> Vec<Target> {
-    let norm = |p: &str| PortSpec::parse(p).map_or_else(|_| p.to_string(), |s| s.to_string());
+    let norm = |p: &str| port_name(p);
     let target = |info: PortInfo, origin| Target {
         info,
         origin,
@@ -172,6 +172,19 @@ fn targets(a: &DiagArgs, config: Option<&crate::config::Config>, agent: &agent::
         }
     }
     out
+}
+
+/// One spelling per port, so the config's `COM3` or `com3` meets the listed `COM3`
+/// (and `/dev/ttyS2` on Linux): the OS's path without the `\\.\` Windows prefix.
+fn port_name(p: &str) -> String {
+    match PortSpec::parse(p) {
+        Ok(PortSpec::Serial { path }) => {
+            let bare = path.strip_prefix(r"\\.\").unwrap_or(&path);
+            if cfg!(windows) { bare.to_ascii_uppercase() } else { bare.to_string() }
+        }
+        Ok(spec) => spec.to_string(),
+        Err(_) => p.to_string(),
+    }
 }
 
 /// A progress bar on a terminal; nothing when the output is piped or JSON.
