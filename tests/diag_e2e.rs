@@ -232,3 +232,47 @@ async fn the_support_file_holds_the_last_hour_of_log_without_token_or_contacts()
     }
     assert!(text.contains("#token=[скрыто]"));
 }
+
+/// The same from the other side: diag runs as an ordinary user who may not look into the
+/// holder's process, and the holder has the port locked (`flock`, as serial programs do).
+/// The open fails, and diag says the port is busy instead of "not found" or "silent".
+#[tokio::test]
+async fn a_locked_port_is_busy_even_when_the_holder_cannot_be_named() {
+    use std::os::unix::fs::PermissionsExt;
+    if std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").unwrap()) != 0 {
+        eprintln!("skipped: needs root to run the holder and diag as two other users");
+        return;
+    }
+    let pty = kkm_core::platform::open_pty().unwrap();
+    std::fs::set_permissions(&pty.slave_path, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let holder = KillOnDrop(
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "flock", "--exclusive", &pty.slave_path, "sleep", "60"])
+            .spawn()
+            .expect("spawn the holder"),
+    );
+    let pid = holder.0.id();
+    let target = std::fs::canonicalize(&pty.slave_path).unwrap();
+    let locked = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::read_to_string("/proc/locks").is_ok_and(|l| l.lines().any(|x| x.contains(&format!(" {pid} "))))
+            && std::fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|d| d.flatten().any(|e| std::fs::read_link(e.path()).is_ok_and(|t| t == target)))
+    });
+    assert!(locked, "the holder did not lock {}", pty.slave_path);
+    let path = pty.slave_path.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("setpriv")
+            .args(["--reuid=65533", "--regid=65533", "--clear-groups", BIN, "diag", "--no-scan", "--json", "--url", "http://127.0.0.1:9", "--port", &path])
+            .env("HOME", "/nonexistent")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let p = port(&v, &pty.slave_path);
+    assert_eq!(p["state"], "busy", "{p:#}");
+    assert!(p["holders"].is_null(), "an ordinary user cannot see the holder: {p:#}");
+    assert!(p["findings"][0]["title_ru"].as_str().unwrap().contains("занят"), "{p:#}");
+    drop(holder);
+}

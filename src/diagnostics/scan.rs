@@ -162,7 +162,7 @@ pub async fn scan_one(t: Target, budget: Duration) -> PortScan {
         }
     }
     if let Some(answer) = unreachable(&spec).await {
-        return silent(&t, answer);
+        return silent(&t, answer, true);
     }
     let creds = t.access.umka_credentials();
     match detect::detect_with(&spec, budget, Some(&creds)).await {
@@ -174,7 +174,7 @@ pub async fn scan_one(t: Target, budget: Duration) -> PortScan {
                 s
             }
             DriverError::Link { failure: LinkFailure::NoAnswer | LinkFailure::Garbled | LinkFailure::Disconnected, .. } => {
-                silent(&t, format!("{e}"))
+                silent(&t, format!("{e}"), false)
             }
             _ => {
                 let mut s = PortScan::new(&t, "failed");
@@ -221,7 +221,8 @@ fn busy_finding(port: &str, holders: &[Holder]) -> Finding {
     )
 }
 
-fn silent(t: &Target, detail: String) -> PortScan {
+/// Nothing answered; `refused` when a network address did not even take a connection.
+fn silent(t: &Target, detail: String, refused: bool) -> PortScan {
     let port = &t.info.port;
     let mut s = PortScan::new(t, "no_answer");
     let f = match t.origin {
@@ -239,6 +240,13 @@ fn silent(t: &Target, detail: String) -> PortScan {
             format!("Nothing answers at the USB-RNDIS default {port}: {detail}"),
             "Это нормально, если ККТ подключена как COM-порт. Если она подключена по USB как сетевая карта, \
              проверьте, что сетевое подключение ККТ появилось в системе и получило адрес.",
+        ),
+        Origin::Serial | Origin::Given if refused => finding(
+            "port.network_unreachable",
+            Severity::Info,
+            format!("По адресу {port} никто не принимает соединение"),
+            format!("No connection to {port}: {detail}"),
+            "Проверьте адрес и порт, что ККТ включена и подключена к той же сети, что и компьютер.",
         ),
         Origin::Serial | Origin::Given => finding(
             "port.silent",
