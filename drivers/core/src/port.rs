@@ -194,7 +194,10 @@ fn serial_error(e: &tokio_serial::Error, path: &str) -> DriverError {
 
 fn is_busy(description: &str) -> bool {
     let d = description.to_lowercase();
-    d.contains("busy") || d.contains("lock")
+    // Windows says ERROR_ACCESS_DENIED for a COM port another program has open, in the
+    // system's language; serialport keeps only that text.
+    let windows_denied = cfg!(windows) && (d.contains("access") || d.contains("доступ"));
+    d.contains("busy") || d.contains("lock") || windows_denied
 }
 
 #[cfg(test)]
