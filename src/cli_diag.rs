@@ -57,7 +57,14 @@ pub async fn run(a: DiagArgs) -> Result<(), CliError> {
     let token = crate::api::security::read_token(&data_dir).ok();
     let listen = match &a.url {
         Some(u) => u.trim_end_matches('/').trim_start_matches("http://").to_string(),
-        None => config.as_ref().map_or_else(|| "127.0.0.1:8765".to_string(), |c| c.listen.to_string()),
+        None => config.as_ref().map_or_else(|| "127.0.0.1:8765".to_string(), |c| {
+            // An agent listening on every address (0.0.0.0) is reached on loopback.
+            let mut addr = c.listen;
+            if addr.ip().is_unspecified() {
+                addr.set_ip(if addr.is_ipv4() { std::net::Ipv4Addr::LOCALHOST.into() } else { std::net::Ipv6Addr::LOCALHOST.into() });
+            }
+            addr.to_string()
+        }),
     };
     let agent = agent::read(&listen, token.as_deref()).await;
 
