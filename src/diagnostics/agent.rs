@@ -187,9 +187,45 @@ pub fn findings(st: &AgentState) -> Vec<Finding> {
             "Откройте страницу кассира: по каждой операции сверьте ФН (был ли чек) и подтвердите или отмените её. \
              Агент не печатает такие чеки повторно сам."));
     }
+    if let Some(diag) = &st.diagnostics {
+        out.extend(daemon_health(diag));
+    }
     if st.queued > 0 {
         out.push(finding("agent.queued", Severity::Info, format!("В очереди ждут печати: {}", st.queued),
             format!("{} jobs queued", st.queued), ""));
+    }
+    out
+}
+
+/// The health checks the daemon ran on its own devices (`GET /api/v1/diagnostics`,
+/// where the daemon has it): the register's findings for a port diag must not open,
+/// and the last link errors.
+pub fn daemon_health(diag: &Value) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for d in diag["devices"].as_array().into_iter().flatten() {
+        let id = text(d, "id");
+        let health = &d["health"];
+        let when = text(health, "checked_at").replace('T', " ");
+        for f in health["findings"].as_array().into_iter().flatten() {
+            let severity = match f["severity"].as_str() {
+                Some("ok") => Severity::Ok,
+                Some("info") => Severity::Info,
+                Some("warning") => Severity::Warning,
+                _ => Severity::Critical,
+            };
+            out.push(Finding {
+                code: "agent.device_health",
+                severity,
+                title_ru: format!("Касса «{id}» (проверка агента {when}): {}", text(f, "title_ru")),
+                title_en: format!("{id}: {}: {}", text(f, "code"), text(f, "title_en")),
+                action_ru: text(f, "action_ru"),
+            });
+        }
+        if let Some(last) = d["link_errors"].as_array().and_then(|l| l.last()) {
+            out.push(finding("agent.link_errors", Severity::Info,
+                format!("Касса «{id}»: последняя ошибка связи {}: {}", text(last, "at").replace('T', " "), text(&last["error"], "title_ru")),
+                format!("{id}: last link error {}", text(&last["error"], "code")), ""));
+        }
     }
     out
 }
@@ -227,4 +263,25 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
         data = data.get(size + 2..).unwrap_or(&[]);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_daemons_own_checks_become_findings() {
+        let diag = serde_json::json!({"devices": [{
+            "id": "salon", "model": "azur-01f", "port": "COM3", "online": true,
+            "link_errors": [{"at": "2026-11-26T09:00:00+03:00", "error": {"code": "link.no_answer", "title_ru": "ККТ не отвечает", "title_en": "", "action_ru": ""}}],
+            "health": {"checked_at": "2026-11-26T11:17:39+03:00", "findings": [
+                {"code": "paper.out", "severity": "error", "title_ru": "Нет бумаги", "title_en": "Out of paper", "action_ru": "Вставьте рулон."},
+                {"code": "fn.valid", "severity": "ok", "title_ru": "ФН действителен", "title_en": "", "action_ru": ""}]}}]});
+        let f = daemon_health(&diag);
+        assert_eq!(f.len(), 3);
+        assert_eq!((f[0].severity, f[0].action_ru.as_str()), (Severity::Critical, "Вставьте рулон."));
+        assert!(f[0].title_ru.contains("«salon»") && f[0].title_ru.contains("Нет бумаги"), "{}", f[0].title_ru);
+        assert_eq!(f[1].severity, Severity::Ok);
+        assert!(f[2].title_ru.contains("ККТ не отвечает"));
+    }
 }
