@@ -37,6 +37,10 @@ pub struct DiagArgs {
     /// The factory number (ЗН) from the sticker on the case, to check against the РНМ.
     #[arg(long)]
     pub serial: Option<String>,
+    /// The register's time zone for the clock check, e.g. `+05:00`, `МСК+2` or
+    /// `Asia/Yekaterinburg` (default Moscow; a config device's own `timezone` wins).
+    #[arg(long)]
+    pub timezone: Option<String>,
     /// How long detection may take on one port, in seconds.
     #[arg(long, default_value_t = scan::PORT_BUDGET.as_secs())]
     pub port_budget: u64,
@@ -53,6 +57,13 @@ pub struct DiagArgs {
 
 pub async fn run(a: DiagArgs) -> Result<(), CliError> {
     let (config, config_findings) = load_config(a.config.clone());
+    let zone = match a.timezone.as_deref().map(health::DeviceZone::parse).transpose() {
+        Ok(z) => z.unwrap_or_default(),
+        Err(e) => {
+            return Err(CliError::new("cli.timezone_invalid", format!("Неверный --timezone: {e}"), format!("Bad --timezone: {e}"),
+                "Укажите пояс ККТ, например --timezone +05:00, UTC+5, МСК+2 или Asia/Yekaterinburg."))
+        }
+    };
     let data_dir = config.as_ref().map_or_else(crate::cli::default_data_dir, |c| c.data_dir());
     let token = crate::api::security::read_token(&data_dir).ok();
     let listen = match &a.url {
@@ -68,7 +79,7 @@ pub async fn run(a: DiagArgs) -> Result<(), CliError> {
     };
     let agent = agent::read(&listen, token.as_deref()).await;
 
-    let targets = targets(&a, config.as_ref(), &agent);
+    let targets = targets(&a, config.as_ref(), &agent, zone);
     let bar = progress(targets.len(), a.json);
     let scans = scan::scan_all(targets, Duration::from_secs(a.port_budget.max(1)), |s| {
         bar.set_message(s.port.clone());
@@ -133,7 +144,7 @@ fn load_config(path: Option<PathBuf>) -> (Option<crate::config::Config>, Vec<hea
 
 /// Every place to look, once each: the PC's serial ports (or `--port`s), the USB-RNDIS
 /// address, the config's devices; a port the running agent holds is marked, not probed.
-fn targets(a: &DiagArgs, config: Option<&crate::config::Config>, agent: &agent::AgentState) -> Vec<Target> {
+fn targets(a: &DiagArgs, config: Option<&crate::config::Config>, agent: &agent::AgentState, zone: health::DeviceZone) -> Vec<Target> {
     let norm = |p: &str| port_name(p);
     let target = |info: PortInfo, origin| Target {
         info,
@@ -142,6 +153,7 @@ fn targets(a: &DiagArgs, config: Option<&crate::config::Config>, agent: &agent::
         access: Default::default(),
         held_by_agent: None,
         sticker: a.serial.clone(),
+        zone,
     };
     let mut out: Vec<Target> = Vec::new();
     if !a.ports.is_empty() {
@@ -163,11 +175,13 @@ fn targets(a: &DiagArgs, config: Option<&crate::config::Config>, agent: &agent::
                 t.device_id = Some(d.id.clone());
                 t.access = access;
                 t.origin = Origin::Config;
+                t.zone = d.zone();
             }
             None => {
                 let mut t = target(PortInfo::named(&port), Origin::Config);
                 t.device_id = Some(d.id.clone());
                 t.access = access;
+                t.zone = d.zone();
                 out.push(t);
             }
         }

@@ -25,7 +25,12 @@ impl DiagReport {
     pub fn new(ports: Vec<PortScan>, agent: AgentState, mut summary_first: Vec<Finding>) -> DiagReport {
         let mut r = DiagReport {
             version: env!("CARGO_PKG_VERSION"),
-            pc_time: kkm_core::device::dt::format(&super::pc_now()).replace('T', " "),
+            pc_time: super::pc_now()
+                .replace_nanosecond(0)
+                .ok()
+                .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+                .unwrap_or_default()
+                .replace('T', " "),
             os: std::env::consts::OS,
             ports,
             agent,

@@ -50,6 +50,8 @@ pub struct Target {
     pub held_by_agent: Option<String>,
     /// The factory number from the case's sticker (`--serial`), checked against the РНМ.
     pub sticker: Option<String>,
+    /// The register's time zone (its clock keeps the shop's local time).
+    pub zone: health::DeviceZone,
 }
 
 /// What was found at one target.
@@ -286,8 +288,9 @@ async fn found(t: &Target, spec: &PortSpec, d: Detection) -> PortScan {
     let port = d.url.as_deref().and_then(|u| PortSpec::parse(u).ok()).unwrap_or_else(|| spec.clone());
     match crate::devices::open_driver_with(key, Some(protocol), &port, d.baud, &t.access) {
         Ok(mut driver) => {
-            let facts = health::read_facts(driver.as_mut(), t.sticker.clone()).await;
+            let mut facts = health::read_facts(driver.as_mut(), t.sticker.clone()).await;
             driver.disconnect().await;
+            facts.timezone = t.zone;
             let findings = health::evaluate(&facts, super::pc_now());
             s.health = Some(HealthReport { facts, findings });
         }
