@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_kkm-agent");
 
-struct Proc(Child);
+/// A child process killed when dropped.
+pub struct Proc(pub Child);
 
 impl Drop for Proc {
     fn drop(&mut self) {
@@ -230,6 +231,21 @@ impl Rig {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
+}
+
+/// Posts a receipt slowly and kills the agent while it is open on the device.
+pub async fn kill_mid_receipt(rig: &mut Rig, key: &str, total: i64) -> i64 {
+    rig.ctl("fault delay=300");
+    let (_, job) = rig.post("/api/v1/receipts", Some(key), Some(&receipt(total))).await;
+    let started = Instant::now();
+    while rig.emu_state()["receipt_open"] != true {
+        assert!(started.elapsed() < Duration::from_secs(90), "the receipt never opened");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    rig.kill_agent();
+    rig.ctl("faults clear");
+    rig.ctl("fault delay=0");
+    job["id"].as_i64().unwrap()
 }
 
 pub fn receipt(total_kopecks: i64) -> Value {
