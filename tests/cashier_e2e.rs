@@ -20,11 +20,11 @@ fn id(v: &serde_json::Value) -> i64 {
 /// the parked receipt had opened. Now the second intent is refused while the first waits.
 #[tokio::test]
 async fn a_second_z_report_is_refused_while_one_is_queued() {
-    let rig = Rig::start(true).await;
+    let mut rig = Rig::start(true).await;
     let (_, first) = rig.post("/api/v1/receipts", Some("r-1"), Some(&receipt(150_000))).await;
     assert_eq!(rig.wait_job(id(&first)).await["status"], "done");
-    rig.ctl("serial lost"); // the Z-reports stay queued for as long as this test needs
     rig.ctl("clock +25h");
+    rig.kill_emulator(); // the Z-reports stay queued for as long as this test needs
     let (_, parked) = rig.post("/api/v1/receipts", Some("r-2"), Some(&receipt(120_000))).await;
     let (code, z1) = rig.post("/api/v1/shift/close", Some("z-click-1"), None).await;
     assert_eq!(code, 202, "{z1}");
@@ -37,7 +37,7 @@ async fn a_second_z_report_is_refused_while_one_is_queued() {
     let (code, again) = rig.post("/api/v1/shift/close", Some("z-click-1"), None).await;
     assert_eq!((code, id(&again)), (200, id(&z1)));
 
-    rig.ctl("serial ok");
+    rig.restart_emulator();
     assert_eq!(rig.wait_job(id(&z1)).await["status"], "done");
     assert_eq!(rig.wait_job(id(&parked)).await["status"], "done");
     let docs = rig.emu_state()["documents"].as_array().unwrap().clone();

@@ -1,6 +1,8 @@
 //! The agent + emulator rig shared by the daemon tests: both as separate processes.
 #![allow(dead_code)]
 
+pub mod browser;
+
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
@@ -48,7 +50,10 @@ fn spawn_reading(cmd: &mut Command, prefixes: &[&str]) -> (Proc, Vec<String>) {
 }
 
 pub struct Rig {
-    _emu: Proc,
+    emu: Option<Proc>,
+    /// How the emulator was started, to start it again on the same port and ФН state.
+    emu_args: Vec<String>,
+    port: String,
     agent: Option<Proc>,
     pub control: String,
     pub base: String,
@@ -83,6 +88,7 @@ impl Rig {
         if let Some(p) = protocol {
             cmd.args(["--protocol", p]);
         }
+        let emu_args: Vec<String> = cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
         let (emu, v) = spawn_reading(&mut cmd, &["port: ", "control: "]);
         let config = dir.path().join("config.toml");
         let protocol_line = match protocol {
@@ -99,7 +105,9 @@ impl Rig {
         )
         .unwrap();
         let mut rig = Rig {
-            _emu: emu,
+            emu: Some(emu),
+            emu_args,
+            port: v[0].clone(),
             agent: None,
             control: v[1].clone(),
             base: String::new(),
@@ -134,6 +142,23 @@ impl Rig {
             std::thread::sleep(Duration::from_millis(50));
         }
         None
+    }
+
+    /// The register switched off: its emulator process is killed (its ФН state is on disk).
+    pub fn kill_emulator(&mut self) {
+        self.emu = None;
+    }
+
+    /// The register back on: the emulator again, on the same port, control port and state.
+    pub fn restart_emulator(&mut self) {
+        let mut args = self.emu_args.clone();
+        for (flag, value) in [("--listen", self.port.clone()), ("--control", self.control.clone())] {
+            if let Some(i) = args.iter().position(|a| a == flag) {
+                args[i + 1] = value;
+            }
+        }
+        let (emu, _) = spawn_reading(Command::new(BIN).args(&args), &["port: "]);
+        self.emu = Some(emu);
     }
 
     pub fn kill_agent(&mut self) {
