@@ -98,6 +98,19 @@ fn cashier_page_through_the_states_of_a_salon_day() {
     assert!(text.contains("смена №1 открыта"), "{text}");
     shot(&mut b, "1-normal");
 
+    // The health check's findings (each device's `health`, from agents that have it):
+    // warnings and errors in «Требует внимания», the rest left out. Drawn here from a
+    // device object as the API gives it, with the field added.
+    let card = b.eval(
+        "devices[0] = Object.assign({}, devices[0], {health: {checked_at: '2026-11-26T08:00:00Z', findings: [
+           {code: 'fn.expires_soon', severity: 'warning', title_ru: 'ФН заканчивается через 20 дней', title_en: 'FN expires in 20 days', action_ru: 'Закажите новый ФН'},
+           {code: 'clock.ok', severity: 'ok', title_ru: 'Часы ККТ верны', title_en: 'Clock ok', action_ru: ''}]}});
+         draw(); document.getElementById('dev-k1').innerText",
+    );
+    let card = card.as_str().unwrap_or_default();
+    assert!(card.contains("Требует внимания") && card.contains("ФН заканчивается через 20 дней — Закажите новый ФН"), "{card}");
+    assert!(!card.contains("Часы ККТ верны") && !card.contains("expires"), "{card}");
+
     // Paper out: the waiting receipt says why and what to do, on its own row.
     rig.ctl("paper out");
     let (_, j2) = rt.block_on(rig.post("/api/v1/receipts", Some("visit-2"), Some(&receipt(150_000))));
@@ -173,6 +186,7 @@ fn cashier_page_through_the_states_of_a_salon_day() {
     assert!(down.contains("Перезапустите службу kkm-agent или компьютер; если не помогло — позвоните в поддержку"), "{down}");
     let text = read(&mut b);
     assert!(!text.contains("на связи"), "nothing green while the agent is gone: {text}");
+    assert_eq!(b.eval("document.getElementById('z-k1').disabled"), json!(true), "no Z-report to an agent that is gone");
     shot(&mut b, "6-agent-down");
 
     // Back with another ФН: the interrupted receipt needs a person; «Проверено» records it.
