@@ -89,7 +89,7 @@ async fn act(driver: &mut DriverBox, a: &DeviceArgs) -> Result<(), CliError> {
             if json {
                 print_json(&serde_json::json!({"identity": id, "fn": fs}));
             } else {
-                println!("Модель:   {} (id {}), прошивка {}", id.model_name, id.model_id, id.firmware);
+                println!("Модель:   {} (код модели {}), прошивка {}", id.model_name, id.model_id, id.firmware);
                 println!("ЗН:       {}", id.serial);
                 println!("РНМ:      {}", id.rnm);
                 println!("ИНН:      {}", id.inn);

@@ -141,6 +141,8 @@ fn cli_speaks_russian_to_people() {
     for (what, text) in [("status", &status), ("document", &doc), ("totals", &totals)] {
         assert_eq!(english_words(text, &[]), Vec::<String>::new(), "{what}: {text}");
     }
+    let info = device(&port, &["info"]);
+    assert!(info.contains("(код модели 45)") && !info.contains("(id "), "{info}");
     let raw: serde_json::Value = serde_json::from_str(&device(&port, &["--json", "status"])).unwrap();
     assert!(raw["mode_raw"].is_u64(), "the raw mode stays in JSON: {raw}");
 }
