@@ -1,9 +1,9 @@
 //! The cashier's page in headless Chromium (issue 9, items 1–5), through the states a
 //! salon meets: a normal receipt, paper out with a receipt waiting, the register not
 //! answering (with a Z-report pressed twice), a shift over 24 hours, the agent itself
-//! gone, and a receipt that needs a person, marked as checked. Each state is asserted on
-//! the text the cashier reads (`document.body.innerText`), which must carry no English
-//! words and no API paths. Screenshots go to `target/cashier-page/`.
+//! gone, a receipt that needs a person (marked as checked) and a refused job. Each state
+//! is asserted on the text the cashier reads (`document.body.innerText`), which must
+//! carry no English words and no API paths. Screenshots go to `target/cashier-page/`.
 //!
 //! Without Chromium the test says so and passes, unless `KKM_REQUIRE_BROWSER=1` (CI
 //! sets it and installs Chromium).
@@ -206,4 +206,13 @@ fn cashier_page_through_the_states_of_a_salon_day() {
     assert!(job["acknowledged_at"].is_string(), "{job}");
     read(&mut b);
     shot(&mut b, "8-checked");
+
+    // A refused job: highlighted, with the device's reason and the action.
+    let (_, z) = rt.block_on(rig.post("/api/v1/shift/close", Some("z-on-closed"), None));
+    let failed = rt.block_on(rig.wait_job(id(&z)));
+    assert_eq!(failed["status"], "failed", "{failed}");
+    let r = wait_row(&mut b, id(&z), "Ошибка:");
+    assert!(r.contains(failed["error"]["title_ru"].as_str().unwrap()) && r.contains("Что делать:"), "{r}");
+    assert_eq!(b.eval(&format!("document.getElementById('job-{}').className", id(&z))), json!("failed"));
+    read(&mut b);
 }
