@@ -124,7 +124,7 @@ impl Browser {
     /// (`clickCount` 1, then 2): each lands on whatever is there at that moment.
     pub fn clicks(&mut self, id: &str, n: u32) {
         let at = self.eval(&format!(
-            "(e => e && (r => [r.x + r.width / 2, r.y + r.height / 2])(e.getBoundingClientRect()))(document.getElementById('{id}'))"
+            "(e => e && (e.scrollIntoView({{block: 'center'}}), (r => [r.x + r.width / 2, r.y + r.height / 2])(e.getBoundingClientRect())))(document.getElementById('{id}'))"
         ));
         assert!(at.is_array(), "no element #{id} to click");
         let (x, y) = (at[0].as_f64().unwrap(), at[1].as_f64().unwrap());
