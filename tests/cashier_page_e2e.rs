@@ -174,6 +174,22 @@ fn cashier_page_through_the_states_of_a_salon_day() {
     assert_eq!(rt.block_on(rig.wait_job(id(&j5)))["status"], "done");
     wait_row(&mut b, id(&j5), "готово");
 
+    // The agent hung (it takes the connection but never answers): red within 5 s, and
+    // green again when it answers.
+    #[cfg(unix)]
+    {
+        let pid = rig.agent_pid().unwrap().to_string();
+        let signal = |s: &str| assert!(std::process::Command::new("kill").args([s, pid.as_str()]).status().unwrap().success());
+        signal("-STOP");
+        let hung = Instant::now();
+        b.wait_for("document.getElementById('agent').className === 'down'", "the agent-down state for a hung agent");
+        let waited = hung.elapsed();
+        signal("-CONT");
+        assert!(waited < Duration::from_secs(5), "red after {waited:?}");
+        b.wait_for("document.getElementById('agent').className === 'up'", "the page back to normal");
+        wait_text(&mut b, "на связи");
+    }
+
     // The agent gone: red within 5 s, with the time of the last good answer.
     let a = rt.block_on(kill_mid_receipt(&mut rig, "visit-6", 130_000));
     let killed = Instant::now();
