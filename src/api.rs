@@ -60,6 +60,8 @@ pub fn router(state: AppState) -> Router {
     routes::router(state.clone())
         .layer(axum::middleware::from_fn_with_state(state, security::guard))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+        // A bug must cost one request a 500, never the connection without an answer.
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(problem::from_panic))
         // Outermost: whatever answered an error (the guard, a handler, the framework's
         // own rejections of a bad path, query or method), it leaves as problem+json.
         .layer(axum::middleware::from_fn(problem::errors_as_problems))

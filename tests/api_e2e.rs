@@ -102,12 +102,14 @@ async fn an_allowed_web_app_gets_cors_and_private_network_access() {
 async fn framework_errors_are_problems_too() {
     let a = agent();
     let http = reqwest::Client::new();
-    let cases: [(reqwest::Method, &str, u16, &str); 5] = [
+    let cases: [(reqwest::Method, &str, u16, &str); 7] = [
         (reqwest::Method::GET, "/api/v1/nope", 404, "request.not_found"),
         (reqwest::Method::PUT, "/api/v1/receipts", 405, "request.method_not_allowed"),
         (reqwest::Method::GET, "/api/v1/jobs/abc", 400, "request.invalid"),
         (reqwest::Method::GET, "/api/v1/receipts/1?wait=soon", 400, "request.invalid"),
         (reqwest::Method::GET, "/api/v1/jobs?limit=-1", 400, "request.invalid"),
+        (reqwest::Method::GET, "/api/v1/jobs/1?wait=61", 400, "request.wait_too_long"),
+        (reqwest::Method::GET, "/api/v1/jobs?limit=1001", 400, "request.limit_invalid"),
     ];
     for (method, path, status, code) in cases {
         let r = http.request(method.clone(), format!("{}{path}", a.base)).bearer_auth(&a.token).send().await.unwrap();

@@ -305,7 +305,10 @@ async fn bad_input_is_a_problem_with_a_stable_code() {
     assert!(p["title_ru"].as_str().unwrap().contains("наличные"));
     assert!(!p["title_en"].as_str().unwrap().is_empty());
     let (code, p) = rig.post("/api/v1/reconciliations", None, Some(&json!({"device": "k1", "program": {"cash": 22212.5}}))).await;
-    assert_eq!((code, p["code"].as_str()), (400, Some("request.json_invalid")), "{p}");
+    assert_eq!((code, p["code"].as_str()), (422, Some("request.body_invalid")), "{p}");
+    // i64::MIN once panicked in `abs()` (debug) or passed the limit check (release).
+    let (code, p) = rig.post("/api/v1/reconciliations", None, Some(&json!({"device": "k1", "program": {"cash": 1, "card": i64::MIN}}))).await;
+    assert_eq!((code, p["code"].as_str()), (422, Some("reconcile.sum_invalid")), "{p}");
     let (code, p) = rig.post("/api/v1/reconciliations", None, Some(&json!({"device": "nope", "program": {"cash": 1}}))).await;
     assert_eq!((code, p["code"].as_str()), (404, Some("request.unknown_device")), "{p}");
     let (code, p) = rig

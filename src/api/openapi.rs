@@ -3,6 +3,9 @@
 
 use super::problem::Problem;
 use super::routes;
+
+mod conventions;
+pub use conventions::{MAX_LIST_LIMIT, MAX_WAIT_SECONDS};
 use utoipa::OpenApi;
 
 #[derive(OpenApi)]
@@ -41,4 +44,15 @@ impl utoipa::Modify for Bearer {
 
 pub fn document() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
+}
+
+/// The document as served: the annotations' output plus the conventions every operation
+/// shares, applied in one place so that a new route cannot forget them.
+pub fn document_json() -> &'static serde_json::Value {
+    static DOC: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    DOC.get_or_init(|| {
+        let mut doc = serde_json::to_value(document()).unwrap_or_default();
+        conventions::apply(&mut doc);
+        doc
+    })
 }

@@ -89,3 +89,20 @@ pub async fn errors_as_problems(req: axum::extract::Request, next: axum::middlew
     }
     out
 }
+
+/// A handler panicked (a bug): the request gets a 500 problem and the log says where.
+pub fn from_panic(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".to_string());
+    tracing::error!(panic = %what, "a request handler panicked");
+    Problem::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal.bug",
+        "Внутренняя ошибка агента: запрос не выполнен. Сообщите в поддержку, приложив журнал",
+        "Internal error in the agent: the request was not carried out. Report it to support with the log",
+    )
+    .into_response()
+}

@@ -44,7 +44,7 @@ async fn page() -> Html<&'static str> {
 }
 
 async fn openapi() -> Response {
-    Json(super::openapi::document()).into_response()
+    Json(super::openapi::document_json()).into_response()
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -113,8 +113,16 @@ fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Problem> {
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, Problem> {
-    serde_json::from_slice(body).map_err(|e| {
-        Problem::new(StatusCode::BAD_REQUEST, "request.json_invalid", format!("Неверный JSON: {e}"), format!("Invalid JSON: {e}"))
+    serde_json::from_slice(body).map_err(|e| match e.classify() {
+        // Well-formed JSON whose fields do not fit (a fraction in kopecks, an unknown
+        // field): the request is understood and refused, as a business rule would be.
+        serde_json::error::Category::Data => Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "request.body_invalid",
+            format!("Поля запроса не подходят: {e}"),
+            format!("The request's fields do not fit: {e}"),
+        ),
+        _ => Problem::new(StatusCode::BAD_REQUEST, "request.json_invalid", format!("Неверный JSON: {e}"), format!("Invalid JSON: {e}")),
     })
 }
 
@@ -189,7 +197,16 @@ pub struct WaitQuery {
     responses((status = 200, body = Job), (status = 400, body = Problem, content_type = "application/problem+json"),
     (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn get_job(State(s): State<AppState>, Path(id): Path<i64>, Query(q): Query<WaitQuery>) -> Result<Json<Job>, Problem> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(q.wait.unwrap_or(0).min(60));
+    let wait = q.wait.unwrap_or(0);
+    if wait > super::openapi::MAX_WAIT_SECONDS {
+        return Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "request.wait_too_long",
+            format!("wait: не больше {} секунд", super::openapi::MAX_WAIT_SECONDS),
+            format!("wait: at most {} seconds", super::openapi::MAX_WAIT_SECONDS),
+        ));
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
     // Subscribed before the first read, so a change between the read and the wait is
     // not missed. Waiters sleep until their job changes: no polling.
     let mut changes = s.store.subscribe();
@@ -246,12 +263,21 @@ pub async fn list_jobs(State(s): State<AppState>, Query(q): Query<ListQuery>) ->
             Problem::new(StatusCode::BAD_REQUEST, "request.status_invalid", format!("Неизвестный статус {x:?}"), format!("Unknown status {x:?}"))
         })?),
     };
+    let limit = q.limit.unwrap_or(100);
+    if limit > super::openapi::MAX_LIST_LIMIT {
+        return Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "request.limit_invalid",
+            format!("limit: не больше {}", super::openapi::MAX_LIST_LIMIT),
+            format!("limit: at most {}", super::openapi::MAX_LIST_LIMIT),
+        ));
+    }
     let f = JobFilter {
         device: q.device,
         status,
         since: q.since.as_deref().map(|t| instant(t, "since")).transpose()?,
         until: q.until.as_deref().map(|t| instant(t, "until")).transpose()?,
-        limit: q.limit.unwrap_or(100),
+        limit,
     };
     s.store.blocking(move |st| st.list(&f)).await.map(Json).map_err(internal)
 }

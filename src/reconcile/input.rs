@@ -182,7 +182,7 @@ fn err(code: &'static str, ru: impl Into<String>, en: impl Into<String>) -> Inpu
 fn check_sum(m: Option<Money>, field: &str, signed: bool) -> Result<Option<i64>, InputError> {
     match m {
         None => Ok(None),
-        Some(Money(v)) if v.abs() >= MAX_SUM => Err(err(
+        Some(Money(v)) if v.unsigned_abs() >= MAX_SUM.unsigned_abs() => Err(err(
             "reconcile.sum_invalid",
             format!("Сумма {field} слишком велика"),
             format!("The sum {field} is too large"),

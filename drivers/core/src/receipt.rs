@@ -645,7 +645,7 @@ impl Receipt {
             // An explicit amount is price × quantity as the register rounds it (one
             // kopeck either way); a discount is a lower price, never a silent sum.
             if let (Some(a), Some(pq)) = (item.amount, item.quantity.times(item.price)) {
-                if (a.0 - pq.0).abs() > 1 {
+                if a.0.abs_diff(pq.0) > 1 {
                     return Err(invalid(
                         "receipt.item_amount_mismatch",
                         format!("Позиция {n}: сумма {a} не равна цена × количество ({pq}); для скидки уменьшите цену"),

@@ -345,7 +345,7 @@ pub fn operation_v2_params(password: u32, op: Operation, item: &Item, amount: Mo
 pub fn check_line_sums(receipt: &Receipt, totals: &ReceiptTotals) -> DriverResult<()> {
     for (i, (item, line)) in receipt.items.iter().zip(&totals.lines).enumerate() {
         let computed = item.quantity.times(item.price).unwrap_or(Money(i64::MAX));
-        if (line.0 - computed.0).abs() > 1 {
+        if line.0.abs_diff(computed.0) > 1 {
             let n = i + 1;
             return Err(DriverError::Invalid(ValidationError {
                 code: "receipt.item_amount_mismatch",
