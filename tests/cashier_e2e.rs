@@ -51,6 +51,33 @@ async fn a_second_z_report_is_refused_while_one_is_queued() {
     assert_eq!(code, 202);
 }
 
+/// Many Z-reports at once under different keys (several tabs, a program retrying with
+/// fresh keys): the rule holds inside the commit, so exactly one is accepted.
+#[tokio::test]
+async fn concurrent_z_reports_make_one_job() {
+    let mut rig = Rig::start(true).await;
+    rig.kill_emulator();
+    let http = reqwest::Client::new();
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let req = http
+                .post(format!("{}/api/v1/shift/close", rig.base))
+                .bearer_auth(rig.token.trim())
+                .header("Idempotency-Key", format!("tab-{i}"));
+            tokio::spawn(async move { req.send().await.unwrap().status().as_u16() })
+        })
+        .collect();
+    let mut codes = Vec::new();
+    for t in tasks {
+        codes.push(t.await.unwrap());
+    }
+    codes.sort();
+    assert_eq!(codes.iter().filter(|c| **c == 202).count(), 1, "{codes:?}");
+    assert!(codes.iter().all(|c| *c == 202 || *c == 409), "{codes:?}");
+    let (_, jobs) = rig.get("/api/v1/jobs?limit=100").await;
+    assert_eq!(jobs.as_array().unwrap().len(), 1, "{jobs}");
+}
+
 /// «Проверено» records the check; the job stays `needs_attention` in the journal.
 #[tokio::test]
 async fn a_job_that_needed_a_person_is_marked_checked_not_deleted() {
