@@ -167,6 +167,15 @@ fn cashier_page_through_the_states_of_a_salon_day() {
     assert!(r.contains("Снимите Z-отчёт"), "{r}");
     let text = wait_text(&mut b, "смена №2 открыта больше 24 часов");
     assert!(text.contains("Закрыть смену (Z)"), "{text}");
+    // The daemon's own health check, where this version has it (`GET /api/v1/diagnostics`):
+    // its warnings and errors in «Требует внимания» on the register's card, in Russian.
+    let (code, _) = rt.block_on(rig.get("/api/v1/diagnostics?refresh=true"));
+    if code == 200 {
+        b.wait_for("document.querySelectorAll('#dev-k1 .attn li').length > 0", "the health findings on the card");
+        let card = b.eval("document.querySelector('#dev-k1 .attn').innerText");
+        assert!(card.as_str().unwrap().starts_with("Требует внимания"), "{card}");
+        read(&mut b);
+    }
     shot(&mut b, "5-shift-over-24h");
     b.click("z-k1");
     b.wait_for("!document.getElementById('z-dialog').hidden", "the Z confirmation");
