@@ -33,6 +33,7 @@ fn config(dir: &std::path::Path, model: &str, port: &str) -> Config {
             admin_password: None,
             cashier: None,
             cashier_password: None,
+            timezone: None,
         }],
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! `serve` runs the daemon; `demo` runs it next to an emulated register; `device` talks
 //! to one register directly (for engineers and for trying a real unit); `emulate` runs
-//! an emulator; `token` prints the API token.
+//! an emulator; `token` prints the API token; `decode` explains a sniffed port capture.
 //!
 //! Every failure prints a stable code, Russian and English text and the action to take,
 //! and exits non-zero. Never a backtrace.
@@ -47,6 +47,29 @@ pub enum Command {
     /// Reconcile the program's figures with the shift on the register (through the
     /// running agent): `kkm-agent reconcile --device salon --program-cash 22212,50`.
     Reconcile(crate::cli_reconcile::ReconcileArgs),
+    #[command(about = crate::cli_decode::ABOUT, long_about = crate::cli_decode::LONG_ABOUT)]
+    Decode(crate::cli_decode::DecodeArgs),
+    /// Windows: install, uninstall or run the agent as a Windows service.
+    #[cfg(windows)]
+    #[command(name = "windows-service", subcommand)]
+    WindowsService(WindowsServiceAction),
+}
+
+#[cfg(windows)]
+#[derive(Subcommand, Debug)]
+pub enum WindowsServiceAction {
+    /// Register the service (automatic start, restart after a failure). Run as administrator.
+    Install {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Stop and remove the service. Run as administrator.
+    Uninstall,
+    /// What the service manager starts; not for a console.
+    Run {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -126,11 +149,16 @@ pub enum DeviceAction {
     Status,
     /// ЗН, РНМ, ИНН, ФН number, model and firmware.
     Info,
-    /// Full health check with Russian explanations and actions.
+    /// Full health check with Russian explanations and actions. Exit code: 0 no error
+    /// finding, 1 an error finding, 2 the register did not answer.
     Check {
         /// The factory number from the sticker on the case, to confirm against the РНМ.
         #[arg(long)]
         serial: Option<String>,
+        /// The register's time zone (its clock keeps local time): `+05:00`, `UTC+5`,
+        /// `МСК+2`, `Asia/Yekaterinburg`. Default: Moscow, UTC+3.
+        #[arg(long)]
+        timezone: Option<String>,
     },
     /// Find the protocol and speed the port speaks.
     Detect,
@@ -180,11 +208,20 @@ pub struct CliError {
     pub ru: String,
     pub en: String,
     pub action: String,
+    /// The process exit code (1 unless said otherwise).
+    pub exit: u8,
+    /// The command already printed its outcome; only the exit code is left to give.
+    pub reported: bool,
 }
 
 impl CliError {
     pub fn new(code: &str, ru: impl Into<String>, en: impl Into<String>, action: impl Into<String>) -> CliError {
-        CliError { code: code.into(), ru: ru.into(), en: en.into(), action: action.into() }
+        CliError { code: code.into(), ru: ru.into(), en: en.into(), action: action.into(), exit: 1, reported: false }
+    }
+    /// A command that printed its own outcome (e.g. `check` with an error finding) and
+    /// must only exit with `code`.
+    pub fn exit_only(code: u8) -> CliError {
+        CliError { exit: code, reported: true, ..CliError::new("cli.exit", "", "", "") }
     }
     fn print(&self, json: bool) {
         if json {
@@ -215,15 +252,15 @@ pub fn run() -> ExitCode {
             return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
         }
     };
+    if let Command::Decode(a) = &cli.command {
+        return crate::cli_decode::run(a); // pure: no runtime, its own exit codes
+    }
     let json = matches!(&cli.command, Command::Device(d) if d.json) || matches!(&cli.command, Command::Reconcile(r) if r.json);
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        // The queue is one SQLite connection behind a mutex: more than a few blocking
-        // threads only queue on it, and each costs a stack and a malloc arena (1 000
-        // long-polls once spawned hundreds of them).
-        .max_blocking_threads(8)
-        .enable_all()
-        .build() {
+    #[cfg(windows)]
+    if let Command::WindowsService(action) = &cli.command {
+        return windows_service_command(action);
+    }
+    let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("cannot start the async runtime: {e}");
@@ -232,8 +269,44 @@ pub fn run() -> ExitCode {
     };
     match rt.block_on(dispatch(cli)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.reported => ExitCode::from(e.exit),
         Err(e) => {
             e.print(json);
+            ExitCode::from(e.exit.max(1))
+        }
+    }
+}
+
+/// The daemon's runtime: two workers are plenty for one shop's traffic.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        // The queue is one SQLite connection behind a mutex: more than a few blocking
+        // threads only queue on it, and each costs a stack and a malloc arena (1 000
+        // long-polls once spawned hundreds of them).
+        .max_blocking_threads(8)
+        .enable_all()
+        .build()
+}
+
+#[cfg(windows)]
+fn windows_service_command(action: &WindowsServiceAction) -> ExitCode {
+    use crate::windows_service as ws;
+    let result = match action {
+        WindowsServiceAction::Run { config } => ws::run(config.clone()),
+        WindowsServiceAction::Install { config } => ws::install(config.clone()),
+        WindowsServiceAction::Uninstall => ws::uninstall(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            CliError::new(
+                "service.windows_failed",
+                format!("Служба Windows: {e}"),
+                format!("Windows service: {e}"),
+                "Запустите командную строку от имени администратора; журнал событий Windows покажет подробности.",
+            )
+            .print(false);
             ExitCode::FAILURE
         }
     }
@@ -241,6 +314,9 @@ pub fn run() -> ExitCode {
 
 async fn dispatch(cli: Cli) -> Result<(), CliError> {
     match cli.command {
+        // Handled in `run` before the runtime exists: the service builds its own.
+        #[cfg(windows)]
+        Command::WindowsService(_) => Ok(()),
         Command::Emulate(a) => emulate(a).await,
         Command::Device(a) => crate::cli_device::run(a).await,
         Command::Reconcile(a) => crate::cli_reconcile::run(a).await,
@@ -265,6 +341,7 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Demo { model, once } => crate::cli_demo::demo(model, once).await,
+        Command::Decode(_) => Ok(()), // run before the runtime starts, in `run`
     }
 }
 
@@ -325,6 +402,7 @@ async fn emulate(a: EmulateArgs) -> Result<(), CliError> {
     if let Some(c) = running.control {
         println!("control: {c}");
     }
+    println!("ofd: {}", running.ofd);
     if let Some(s) = &state {
         println!("state: {}", s.display());
     }
@@ -375,6 +453,11 @@ pub fn parse_protocol(text: Option<&str>) -> Result<Option<crate::devices::Proto
 pub fn default_data_dir() -> PathBuf {
     // Under systemd with StateDirectory=, the unit says where state lives.
     if let Some(dir) = systemd_dir("STATE_DIRECTORY") {
+        return dir;
+    }
+    // Under the Windows service manager: %ProgramData%\kkm-agent\data.
+    #[cfg(windows)]
+    if let Some(dir) = crate::windows_service::service_data_dir() {
         return dir;
     }
     directories::ProjectDirs::from("ru", "kkm", "kkm-agent")

@@ -36,6 +36,7 @@ pub async fn demo(model: EmulatedModel, once: bool) -> Result<(), CliError> {
             admin_password: None,
             cashier: None,
             cashier_password: None,
+            timezone: None,
         }],
     };
     let running = match crate::daemon::start(&config).await {

@@ -97,18 +97,31 @@ async fn act(driver: &mut DriverBox, a: &DeviceArgs) -> Result<(), CliError> {
                 println!("Последний ФД: {}", fs.last_document_number);
             }
         }
-        DeviceAction::Check { serial } => {
-            let facts = health::read_facts(driver.as_mut(), serial.clone()).await;
+        DeviceAction::Check { serial, timezone } => {
+            let zone = match timezone.as_deref().map(health::DeviceZone::parse).transpose() {
+                Ok(z) => z.unwrap_or_default(),
+                Err(e) => {
+                    return Err(CliError::new("cli.timezone_invalid", format!("Неверный --timezone: {e}"), format!("Bad --timezone: {e}"),
+                        "Укажите пояс ККТ, например --timezone +05:00, UTC+5, МСК+2 или Asia/Yekaterinburg."))
+                }
+            };
+            let mut facts = health::read_facts(driver.as_mut(), serial.clone()).await;
+            facts.timezone = zone;
             let findings = health::evaluate(&facts, diagnostics::pc_now());
+            let report = health::HealthReport { facts, findings };
             if json {
-                print_json(&health::HealthReport { facts, findings });
+                print_json(&report);
             } else {
-                for f in &findings {
+                for f in &report.findings {
                     println!("[{}] {}", f.severity.mark(), f.title_ru);
                     if !f.action_ru.is_empty() {
-                        println!("       → {}", f.action_ru);
+                        println!("           → {}", f.action_ru);
                     }
                 }
+            }
+            match report.exit_code() {
+                health::EXIT_OK => {}
+                code => return Err(CliError::exit_only(code)),
             }
         }
         DeviceAction::OpenShift { cashier, cashier_inn } => {

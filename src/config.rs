@@ -17,6 +17,8 @@
 //! # admin_password = 30
 //! # cashier = 1              # УМКА (Neva-01-F over HTTP): cashier number 1..99, 99 = administrator
 //! # cashier_password = "1"   # digits only, at most 8; default: the cashier's number
+//! # timezone = "+05:00"      # the register's local time zone (default Moscow, +03:00);
+//! #                          # also "UTC+5", "МСК+2", "Asia/Yekaterinburg"
 //! ```
 //!
 //! Unknown keys are errors: a typo must not silently fall back to a default.
@@ -74,6 +76,20 @@ pub struct DeviceConfig {
     pub cashier: Option<u32>,
     #[serde(default)]
     pub cashier_password: Option<String>,
+    /// The register's time zone: its clock keeps the shop's local time. `None` is Moscow
+    /// time (see [`crate::diagnostics::health::zone`]).
+    #[serde(default)]
+    pub timezone: Option<String>,
+}
+
+impl DeviceConfig {
+    /// The register's zone for health checks (validated when the config is loaded).
+    pub fn zone(&self) -> crate::diagnostics::health::DeviceZone {
+        self.timezone
+            .as_deref()
+            .and_then(|t| crate::diagnostics::health::DeviceZone::parse(t).ok())
+            .unwrap_or_default()
+    }
 }
 
 /// `http(s)://host[:port]`, as a browser sends it in `Origin`.
@@ -107,6 +123,10 @@ impl Config {
         // Under systemd with ConfigurationDirectory=, the unit says where it is.
         if let Some(dir) = crate::cli::systemd_dir("CONFIGURATION_DIRECTORY") {
             return dir.join("config.toml");
+        }
+        #[cfg(windows)]
+        if let Some(path) = crate::windows_service::service_config_path() {
+            return path;
         }
         directories::ProjectDirs::from("ru", "kkm", "kkm-agent")
             .map(|d| d.config_dir().join("config.toml"))
@@ -186,6 +206,9 @@ impl Config {
                     return bad("config.cashier_password_invalid", format!("cashier_password у ККТ {:?}: только цифры, от 1 до 8", d.id), format!("cashier_password of {:?}: 1 to 8 digits", d.id));
                 }
             }
+            if let Some(Err(e)) = d.timezone.as_deref().map(crate::diagnostics::health::DeviceZone::parse) {
+                return bad("config.timezone_invalid", format!("Неверный часовой пояс у ККТ {:?}: {e}", d.id), format!("Bad timezone for {:?}: {e}", d.id));
+            }
             if let Some(b) = d.baud {
                 if !(1200..=921_600).contains(&b) {
                     return bad("config.baud_invalid", format!("Недопустимая скорость {b}"), format!("Bad baud rate {b}"));
@@ -231,6 +254,18 @@ mod tests {
         assert_eq!(
             Config::parse("[[devices]]\nid='k1'\nmodel='neva-01-f'\nport='http://h'\ncashier_password='abc'\n").unwrap_err().code,
             "config.cashier_password_invalid"
+        );
+    }
+
+    #[test]
+    fn device_timezone() {
+        let c = Config::parse("[[devices]]\nid='k1'\nmodel='azur-01f'\nport='COM3'\ntimezone='Asia/Yekaterinburg'\n").unwrap();
+        assert_eq!(c.devices[0].zone().0.whole_hours(), 5);
+        let c = Config::parse("[[devices]]\nid='k1'\nmodel='azur-01f'\nport='COM3'\n").unwrap();
+        assert_eq!(c.devices[0].zone(), crate::diagnostics::health::DeviceZone::MOSCOW);
+        assert_eq!(
+            Config::parse("[[devices]]\nid='k1'\nmodel='azur-01f'\nport='COM3'\ntimezone='Mars/Olympus'\n").unwrap_err().code,
+            "config.timezone_invalid"
         );
     }
 }

@@ -5,17 +5,20 @@
 //! * [`health`]: reads a device's identity, ФН, ОФД queue, shift, clock and paper, and
 //!   turns them into findings in Russian with the action to take: a lost factory number,
 //!   РНМ check digits that do not match ЗН + ИНН, ФН expiry, documents stuck unsent to
-//!   the ОФД with the date the ФН will block, a shift about to pass 24 hours.
+//!   the ОФД with the date the ФН will block, whether this PC reaches the ОФД server the
+//!   register names, a shift about to pass 24 hours, a clock off the PC's, no paper.
 //!
 //! The rules in [`health::evaluate`] are pure functions of what the device reported and
 //! the PC's clock, so they are tested without a device; the reading goes through the
-//! driver trait, so the same code serves Azur-01F and Neva-01-F.
+//! driver trait, so the same code serves Azur-01F and Neva-01-F. The register's clock is
+//! local time in its own zone ([`health::DeviceZone`]); the PC's is taken as an instant,
+//! so the PC's zone never enters a finding.
 
 pub mod detect;
 pub mod health;
 
 use std::sync::OnceLock;
-use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
+use time::{OffsetDateTime, UtcOffset};
 
 static LOCAL_OFFSET: OnceLock<UtcOffset> = OnceLock::new();
 
@@ -26,8 +29,8 @@ pub fn init_local_offset() {
     let _ = LOCAL_OFFSET.set(offset);
 }
 
-/// The PC's local wall-clock time, to compare with the device's clock.
-pub fn pc_now() -> PrimitiveDateTime {
-    let now = OffsetDateTime::now_utc().to_offset(*LOCAL_OFFSET.get_or_init(|| UtcOffset::UTC));
-    PrimitiveDateTime::new(now.date(), now.time())
+/// The PC's clock as an instant (in the PC's zone where known; the zone does not change
+/// the instant), for [`health::evaluate`].
+pub fn pc_now() -> OffsetDateTime {
+    OffsetDateTime::now_utc().to_offset(*LOCAL_OFFSET.get_or_init(|| UtcOffset::UTC))
 }

@@ -123,6 +123,8 @@ pub struct RunningEmulator {
     /// What a client opens: a PTY path or `tcp:IP:PORT`.
     pub port: String,
     pub control: Option<std::net::SocketAddr>,
+    /// The ОФД server the unit is set to send to (a local stand-in, see [`ofd_stand_in`]).
+    pub ofd: std::net::SocketAddr,
     pub emulator: Arc<Emulator>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -198,5 +200,24 @@ pub async fn start(opts: EmulatorOptions) -> std::io::Result<RunningEmulator> {
         control_addr = Some(l.local_addr()?);
         tasks.push(tokio::spawn(control::serve(l, emulator.clone())));
     }
-    Ok(RunningEmulator { port: endpoint.port, control: control_addr, emulator, tasks })
+    let (ofd, ofd_task) = ofd_stand_in().await?;
+    emulator.core().set_ofd_address(&ofd.ip().to_string(), ofd.port());
+    tasks.push(ofd_task);
+    Ok(RunningEmulator { port: endpoint.port, control: control_addr, ofd, emulator, tasks })
+}
+
+/// The ОФД server the emulated unit has in its settings: a local port that accepts
+/// connections and closes them, so that diagnostics find a fresh emulator's ОФД
+/// reachable. `ofd address HOST:PORT` on the control channel points elsewhere.
+async fn ofd_stand_in() -> std::io::Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
+    let l = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+    let addr = l.local_addr()?;
+    let task = tokio::spawn(async move {
+        loop {
+            if let Ok((sock, _)) = l.accept().await {
+                drop(sock);
+            }
+        }
+    });
+    Ok((addr, task))
 }

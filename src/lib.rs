@@ -1,6 +1,6 @@
 //! kkm-agent: the daemon between shop software and its fiscal register.
 //!
-//! * [`cli`]: the command line (`serve`, `demo`, `device`, `emulate`, `token`).
+//! * [`cli`]: the command line (`serve`, `demo`, `device`, `emulate`, `token`, `decode`).
 //! * [`config`]: the TOML config and per-OS default paths.
 //! * [`queue`]: the durable SQLite job queue and the per-device workers that print
 //!   exactly once.
@@ -12,6 +12,7 @@
 
 pub mod api;
 pub mod cli;
+pub mod cli_decode;
 pub mod cli_demo;
 pub mod cli_device;
 pub mod cli_reconcile;
@@ -25,3 +26,5 @@ pub mod http_server;
 pub mod private_files;
 pub mod queue;
 pub mod reconcile;
+#[cfg(windows)]
+pub mod windows_service;

@@ -1,10 +1,25 @@
 //! Device health: facts read through the driver trait, judged by pure rules.
+//!
+//! [`read_facts`] asks the register (and, for the ОФД address, the network); [`evaluate`]
+//! turns the facts into findings without any I/O, so each rule is tested without a
+//! device. The rules live by concern in the submodules.
+//!
+//! Exit codes of `kkm-agent device … check` (see [`exit_code`]): 0 no error finding,
+//! 1 at least one error finding, 2 the register could not be reached.
 
-use kkm_core::{
-    checks, DeviceIdentity, DeviceStatus, DocumentKind, FiscalDriver, FnPhase, FnStatus, OfdStatus, ShiftState,
-};
+mod fiscal;
+mod identity;
+pub mod ofd_net;
+pub mod span;
+mod status;
+pub mod zone;
+
+pub use ofd_net::OfdReach;
+pub use zone::DeviceZone;
+
+use kkm_core::{DeviceIdentity, DeviceStatus, DocumentKind, FiscalDriver, FnStatus, OfdAddress, OfdStatus, ShiftState};
 use serde::Serialize;
-use time::{Duration, PrimitiveDateTime};
+use time::{OffsetDateTime, PrimitiveDateTime};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -12,19 +27,29 @@ pub enum Severity {
     Ok,
     Info,
     Warning,
+    /// An error: something stops receipts or breaks the law. Serialized as `"error"`.
+    #[serde(rename = "error")]
     Critical,
 }
 
 impl Severity {
+    /// The text-output mark, in Russian.
     pub fn mark(self) -> &'static str {
         match self {
-            Severity::Ok => "OK  ",
-            Severity::Info => "INFO",
-            Severity::Warning => "WARN",
-            Severity::Critical => "FAIL",
+            Severity::Ok => "норма   ",
+            Severity::Info => "сведения",
+            Severity::Warning => "внимание",
+            Severity::Critical => "ОШИБКА  ",
         }
     }
 }
+
+/// `device … check` exit code: no error finding.
+pub const EXIT_OK: u8 = 0;
+/// At least one finding is an error.
+pub const EXIT_ERROR_FINDING: u8 = 1;
+/// The register did not answer at all (nothing on the port, wrong protocol).
+pub const EXIT_UNREACHABLE: u8 = 2;
 
 /// One thing an engineer should know, with what to do about it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -52,6 +77,15 @@ pub struct Facts {
     pub shift_opened_at: Option<PrimitiveDateTime>,
     /// The factory number from the sticker on the case, typed by the engineer.
     pub sticker_serial: Option<String>,
+    /// The register's time zone: its clock and documents are local time there. Default
+    /// Moscow; the caller sets it from the device's `timezone` setting.
+    pub timezone: DeviceZone,
+    /// The ОФД server from the register's settings, where the driver can read it.
+    pub ofd_address: Option<OfdAddress>,
+    /// Whether this PC reached that server.
+    pub ofd_reach: Option<OfdReach>,
+    /// Nothing answered on the port: the other facts are all missing.
+    pub unreachable: bool,
     /// Errors met while reading, as findings.
     #[serde(skip)]
     pub read_errors: Vec<Finding>,
@@ -63,16 +97,60 @@ pub struct HealthReport {
     pub findings: Vec<Finding>,
 }
 
+impl HealthReport {
+    /// See [`exit_code`].
+    pub fn exit_code(&self) -> u8 {
+        exit_code(&self.facts, &self.findings)
+    }
+}
+
+/// 2 when the register could not be reached, 1 when any finding is an error, else 0.
+pub fn exit_code(facts: &Facts, findings: &[Finding]) -> u8 {
+    if facts.unreachable {
+        EXIT_UNREACHABLE
+    } else if findings.iter().any(|f| f.severity == Severity::Critical) {
+        EXIT_ERROR_FINDING
+    } else {
+        EXIT_OK
+    }
+}
+
 /// How far back to look for the shift-open document when measuring the shift's age.
 const SHIFT_SEARCH_DEPTH: u32 = 64;
 
-/// Reads the facts from a device. Each read that fails becomes a finding; the rest go on.
+/// Reads the facts from a device, then checks from this PC that the ОФД server the
+/// register names answers (at most [`ofd_net::PROBE_TIMEOUT`]): [`read_device_facts`]
+/// then [`probe_ofd`]. `timezone` is left at Moscow: set `facts.timezone` before
+/// [`evaluate`].
 pub async fn read_facts(driver: &mut dyn FiscalDriver, sticker_serial: Option<String>) -> Facts {
+    let mut facts = read_device_facts(driver, sticker_serial).await;
+    probe_ofd(&mut facts).await;
+    facts
+}
+
+/// Checks that the ОФД server in `facts.ofd_address` answers from this PC, if one is
+/// set. No device I/O: a caller that holds the port (the daemon's worker) can release
+/// it before this network wait.
+pub async fn probe_ofd(facts: &mut Facts) {
+    if let Some(a) = facts.ofd_address.as_ref().filter(|a| !a.host.trim().is_empty() && a.port != 0) {
+        facts.ofd_reach = Some(ofd_net::probe(a, ofd_net::PROBE_TIMEOUT).await);
+    }
+}
+
+/// The register's part of [`read_facts`]. Each read that fails becomes a finding and the
+/// rest go on, except when the first read finds nothing on the port: then the facts say
+/// `unreachable` and nothing else is tried.
+pub async fn read_device_facts(driver: &mut dyn FiscalDriver, sticker_serial: Option<String>) -> Facts {
     let mut facts = Facts { sticker_serial, ..Facts::default() };
     let note = |code: &'static str, what: &str, e: kkm_core::DriverError| facts_error(code, what, &e);
     let mut errors = Vec::new();
     match driver.identity().await {
         Ok(v) => facts.identity = Some(v),
+        Err(e @ kkm_core::DriverError::Link { .. }) => {
+            facts.unreachable = true;
+            facts.read_errors = vec![unreachable_finding(&e)];
+            return facts;
+        }
         Err(e) => errors.push(note("read.identity", "идентификацию ККТ", e)),
     }
     match driver.status().await {
@@ -86,6 +164,10 @@ pub async fn read_facts(driver: &mut dyn FiscalDriver, sticker_serial: Option<St
     match driver.ofd_status().await {
         Ok(v) => facts.ofd = Some(v),
         Err(e) => errors.push(note("read.ofd_status", "состояние обмена с ОФД", e)),
+    }
+    match driver.ofd_address().await {
+        Ok(a) => facts.ofd_address = Some(a),
+        Err(e) => errors.push(ofd_net::address_error(&e)),
     }
     let shift_open = facts.status.as_ref().is_some_and(|s| s.shift != ShiftState::Closed);
     if let (true, Some(fs)) = (shift_open, &facts.fn_status) {
@@ -105,6 +187,23 @@ pub async fn read_facts(driver: &mut dyn FiscalDriver, sticker_serial: Option<St
     facts
 }
 
+fn unreachable_finding(e: &kkm_core::DriverError) -> Finding {
+    Finding {
+        code: "device.unreachable",
+        severity: Severity::Critical,
+        title_ru: format!("ККТ не отвечает: {}", e.title_ru()),
+        title_en: format!("The register does not answer: {}", e.title_en()),
+        action_ru: {
+            let a = e.action_ru();
+            if a.is_empty() {
+                "Проверьте кабель и питание ККТ, номер порта и модель; запустите kkm-agent device --port … detect.".to_string()
+            } else {
+                a.to_string()
+            }
+        },
+    }
+}
+
 fn facts_error(code: &'static str, what: &str, e: &kkm_core::DriverError) -> Finding {
     Finding {
         code,
@@ -115,272 +214,30 @@ fn facts_error(code: &'static str, what: &str, e: &kkm_core::DriverError) -> Fin
     }
 }
 
-/// Judges the facts against the PC's clock `now`.
-pub fn evaluate(f: &Facts, now: PrimitiveDateTime) -> Vec<Finding> {
+/// Judges the facts against the PC's clock `now` (an instant; its offset does not
+/// matter: the register's times are read at `f.timezone`).
+pub fn evaluate(f: &Facts, now: OffsetDateTime) -> Vec<Finding> {
     let mut out = f.read_errors.clone();
+    let local = now.to_offset(f.timezone.0);
+    let local = PrimitiveDateTime::new(local.date(), local.time());
     if let Some(id) = &f.identity {
-        identity_findings(id, f.sticker_serial.as_deref(), &mut out);
+        identity::findings(id, f.sticker_serial.as_deref(), &mut out);
     }
     if let Some(fs) = &f.fn_status {
-        fn_findings(fs, now, &mut out);
+        fiscal::fn_findings(fs, local, &mut out);
     }
     if let Some(ofd) = &f.ofd {
-        ofd_findings(ofd, now, &mut out);
+        fiscal::ofd_findings(ofd, local, &mut out);
     }
+    ofd_net::findings(f, &mut out);
     if let Some(st) = &f.status {
-        status_findings(st, f.shift_opened_at, now, &mut out);
+        status::printer_findings(st, &mut out);
+        status::shift_findings(st, f.shift_opened_at, &mut out);
+        status::clock_findings(st, f.timezone, now, &mut out);
     }
     out.sort_by(|a, b| b.severity.cmp(&a.severity));
     out
 }
 
-fn identity_findings(id: &DeviceIdentity, sticker: Option<&str>, out: &mut Vec<Finding>) {
-    let lost = checks::serial_is_lost(&id.serial);
-    if lost {
-        out.push(finding(
-            "identity.serial_lost",
-            Severity::Critical,
-            "Слетел заводской номер ККТ (ЗН): устройство сообщает пустой или нулевой номер".into(),
-            "The factory number is lost: the device reports an empty or all-zero serial".into(),
-            "Сверьте ЗН с наклейкой на корпусе (kkm-agent device … check --serial <ЗН>). Записать ЗН \
-             обратно может только сервисный центр с ПО производителя; до этого не перерегистрируйте ККТ.",
-        ));
-    }
-    if !id.inn.trim().is_empty() && !checks::inn_is_valid(&id.inn) {
-        out.push(finding(
-            "identity.inn_invalid",
-            Severity::Warning,
-            format!("ИНН пользователя {} не проходит проверку контрольных цифр", id.inn.trim()),
-            format!("The user's INN {} fails its check digits", id.inn.trim()),
-            "Сверьте ИНН с карточкой регистрации ККТ; при ошибке нужна перерегистрация.",
-        ));
-    }
-    let rnm = id.rnm.trim();
-    if rnm.is_empty() || rnm.chars().all(|c| c == '0') {
-        out.push(finding(
-            "identity.not_registered",
-            Severity::Warning,
-            "ККТ не зарегистрирована: РНМ пуст".into(),
-            "The device is not registered: the RNM is empty".into(),
-            "Зарегистрируйте ККТ в ФНС и запишите РНМ в устройство.",
-        ));
-    } else if !lost {
-        if checks::rnm_matches(rnm, &id.inn, &id.serial) {
-            out.push(finding(
-                "identity.rnm_ok",
-                Severity::Ok,
-                format!("РНМ {rnm} соответствует ЗН {} и ИНН {}", id.serial.trim(), id.inn.trim()),
-                "The RNM's check digits match the serial and INN".into(),
-                "",
-            ));
-        } else {
-            out.push(finding(
-                "identity.rnm_mismatch",
-                Severity::Critical,
-                format!(
-                    "Контрольные цифры РНМ {rnm} не сходятся с ЗН {} и ИНН {}",
-                    id.serial.trim(),
-                    id.inn.trim()
-                ),
-                "The RNM's check digits do not match the serial and INN".into(),
-                "Возможные причины: слетел или изменён ЗН, в ККТ записан неверный ИНН, или ККТ \
-                 зарегистрирована с другим номером. Сверьте ЗН с наклейкой и карточку регистрации.",
-            ));
-        }
-    }
-    if let Some(sticker) = sticker {
-        let ok = checks::rnm_matches(rnm, &id.inn, sticker);
-        out.push(if ok {
-            finding(
-                "identity.sticker_confirmed",
-                Severity::Ok,
-                format!("ЗН с наклейки {sticker} подтверждён РНМ: это та самая ККТ"),
-                "The sticker's serial is confirmed by the RNM".into(),
-                if lost { "ЗН можно восстановить в сервисном центре по этому номеру." } else { "" },
-            )
-        } else {
-            finding(
-                "identity.sticker_mismatch",
-                Severity::Critical,
-                format!("ЗН с наклейки {sticker} не подходит к РНМ {rnm} и ИНН {}", id.inn.trim()),
-                "The sticker's serial does not match the RNM and INN".into(),
-                "Проверьте, что номер введён верно; иначе ККТ зарегистрирована на другой номер.",
-            )
-        });
-    }
-}
-
-fn fn_findings(fs: &FnStatus, now: PrimitiveDateTime, out: &mut Vec<Finding>) {
-    if fs.phase != FnPhase::Fiscal {
-        out.push(finding(
-            "fn.not_fiscal",
-            Severity::Warning,
-            format!("ФН не в фискальном режиме ({:?})", fs.phase),
-            format!("The FN is not in fiscal mode ({:?})", fs.phase),
-            "Чеки пробить нельзя. Проверьте регистрацию ККТ или замените ФН.",
-        ));
-    }
-    if let Some(until) = fs.valid_until {
-        let days = (until - now.date()).whole_days();
-        let (code, sev, ru, action) = if days < 0 {
-            ("fn.expired", Severity::Critical, format!("Срок действия ФН истёк {until}"),
-             "Замените ФН и перерегистрируйте ККТ; до замены чеки не пробиваются.")
-        } else if days <= 30 {
-            ("fn.expires_soon", Severity::Warning, format!("ФН истекает через {days} дн. ({until})"),
-             "Закажите новый ФН и запланируйте замену с перерегистрацией до этой даты.")
-        } else {
-            ("fn.valid", Severity::Ok, format!("ФН действителен до {until} (ещё {days} дн.)"), "")
-        };
-        out.push(finding(code, sev, ru, format!("FN valid until {until} ({days} days)"), action));
-    }
-}
-
-/// The ФН blocks fiscal work 30 days after the oldest unsent document; warn from day 20.
-fn ofd_findings(ofd: &OfdStatus, now: PrimitiveDateTime, out: &mut Vec<Finding>) {
-    let (Some(first), true) = (ofd.first_unsent_at, ofd.unsent_count > 0) else {
-        out.push(finding("ofd.ok", Severity::Ok, "Все документы переданы в ОФД".into(), "Nothing unsent to the OFD".into(), ""));
-        return;
-    };
-    let age = now - first;
-    let blocks_at = first + Duration::days(30);
-    let days_left = (blocks_at - now).whole_days();
-    let n = ofd.unsent_count;
-    let num = ofd.first_unsent_number.map_or(String::new(), |x| format!(" (первый — ФД №{x})"));
-    let causes = "Частые причины: нет интернета у ККТ; неверный адрес или порт ОФД в настройках ККТ; \
-                  истёк договор с ОФД; неверные дата и время в ККТ. Проверьте их и дождитесь отправки.";
-    let when = kkm_core::device::dt::format(&blocks_at).replace('T', " ");
-    let (code, sev, ru) = if age >= Duration::days(30) {
-        ("ofd.blocked", Severity::Critical, format!("{n} док. не переданы в ОФД более 30 дней{num}: ФН заблокирован с {when}"))
-    } else if age >= Duration::days(20) {
-        ("ofd.blocking_soon", Severity::Warning, format!("{n} док. не переданы в ОФД{num}; ФН заблокируется {when} (через {days_left} дн.)"))
-    } else if age >= Duration::days(1) {
-        ("ofd.unsent", Severity::Info, format!("{n} док. ждут отправки в ОФД {} дн.{num}; блокировка {when}", age.whole_days()))
-    } else {
-        ("ofd.sending", Severity::Ok, format!("{n} док. в очереди на отправку в ОФД{num}"))
-    };
-    out.push(finding(code, sev, ru, format!("{n} documents unsent to the OFD; blocks at {when}"), if sev >= Severity::Info { causes } else { "" }));
-}
-
-fn status_findings(st: &DeviceStatus, opened_at: Option<PrimitiveDateTime>, now: PrimitiveDateTime, out: &mut Vec<Finding>) {
-    if !st.paper_present {
-        out.push(finding("paper.out", Severity::Critical, "Нет бумаги".into(), "Out of paper".into(),
-            "Вставьте новый рулон чековой ленты и закройте крышку."));
-    }
-    if st.cover_open {
-        out.push(finding("printer.cover_open", Severity::Warning, "Открыта крышка принтера".into(), "Printer cover open".into(),
-            "Закройте крышку принтера."));
-    }
-    if st.receipt_open {
-        out.push(finding("receipt.open", Severity::Info, "В ККТ открыт незавершённый чек".into(), "A receipt is open".into(),
-            "Агент отменит его перед следующим чеком; если чек пробивали вручную — завершите его на ККТ."));
-    }
-    let age = opened_at.map(|t| now - t);
-    let age_text = age.map_or(String::new(), |a| format!(" {} ч {} мин", a.whole_hours(), a.whole_minutes() % 60));
-    match st.shift {
-        ShiftState::Expired => out.push(finding("shift.expired", Severity::Critical,
-            format!("Смена №{} открыта больше 24 часов{age_text}", st.shift_number),
-            "The shift is over 24 hours old".into(),
-            "Снимите Z-отчёт (закройте смену) и откройте новую смену.")),
-        ShiftState::Open if age.is_some_and(|a| a >= Duration::hours(20)) => out.push(finding("shift.expires_soon", Severity::Warning,
-            format!("Смена №{} открыта{age_text}: через {} ч ККТ перестанет принимать чеки",
-                st.shift_number, 24 - age.map_or(0, |a| a.whole_hours())),
-            "The shift will pass 24 hours soon".into(),
-            "Снимите Z-отчёт в конце рабочего дня.")),
-        ShiftState::Open => out.push(finding("shift.open", Severity::Ok,
-            format!("Смена №{} открыта{age_text}", st.shift_number), "The shift is open".into(), "")),
-        ShiftState::Closed => out.push(finding("shift.closed", Severity::Info,
-            "Смена закрыта".into(), "The shift is closed".into(),
-            "Агент откроет смену сам перед первым чеком, если это разрешено в настройках.")),
-    }
-    let drift = st.clock - now;
-    let mins = drift.whole_minutes().abs();
-    if mins >= 5 {
-        out.push(finding("clock.drift", if mins >= 60 { Severity::Critical } else { Severity::Warning },
-            format!("Часы ККТ {} компьютера на {} мин", if drift.is_positive() { "спешат относительно" } else { "отстают от" }, mins),
-            format!("The device clock is {mins} minutes off the PC's"),
-            "Проверьте часы компьютера, затем установите дату и время ККТ при закрытой смене. \
-             Неверное время ведёт к ошибкам ФН и ОФД."));
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use time::macros::{date, datetime};
-
-    fn identity(serial: &str) -> DeviceIdentity {
-        let inn = "7707083893";
-        DeviceIdentity {
-            serial: serial.into(),
-            inn: inn.into(),
-            rnm: checks::rnm_with_check("0000000001", inn, "18001234"),
-            ..DeviceIdentity::default()
-        }
-    }
-
-    fn codes(f: &[Finding]) -> Vec<&'static str> {
-        f.iter().map(|f| f.code).collect()
-    }
-
-    #[test]
-    fn lost_serial_and_sticker() {
-        let facts = Facts { identity: Some(identity("00000000")), sticker_serial: Some("18001234".into()), ..Facts::default() };
-        let f = evaluate(&facts, datetime!(2026-11-25 12:00));
-        assert!(codes(&f).contains(&"identity.serial_lost"));
-        assert!(codes(&f).contains(&"identity.sticker_confirmed"));
-    }
-
-    #[test]
-    fn rnm_mismatch() {
-        let facts = Facts { identity: Some(identity("18009999")), ..Facts::default() };
-        assert!(codes(&evaluate(&facts, datetime!(2026-11-25 12:00))).contains(&"identity.rnm_mismatch"));
-        let facts = Facts { identity: Some(identity("18001234")), ..Facts::default() };
-        assert!(codes(&evaluate(&facts, datetime!(2026-11-25 12:00))).contains(&"identity.rnm_ok"));
-    }
-
-    #[test]
-    fn ofd_warns_from_day_20_with_block_date() {
-        let ofd = OfdStatus { unsent_count: 3, first_unsent_number: Some(10), first_unsent_at: Some(datetime!(2026-11-01 10:00)) };
-        let facts = Facts { ofd: Some(ofd), ..Facts::default() };
-        let f = evaluate(&facts, datetime!(2026-11-22 10:00));
-        assert_eq!(f[0].code, "ofd.blocking_soon");
-        assert!(f[0].title_ru.contains("2026-12-01 10:00"), "{}", f[0].title_ru);
-        let f = evaluate(&facts, datetime!(2026-12-02 10:00));
-        assert_eq!(f[0].code, "ofd.blocked");
-    }
-
-    #[test]
-    fn fn_expiry_and_clock_drift() {
-        let fs = FnStatus {
-            serial: "9960440300012345".into(),
-            phase: FnPhase::Fiscal,
-            last_document_number: 5,
-            shift_open: true,
-            document_open: false,
-            warnings: 0,
-            valid_until: Some(date!(2026-12-10)),
-        };
-        let st = DeviceStatus {
-            shift: ShiftState::Open,
-            shift_number: 3,
-            receipt_open: false,
-            paper_present: true,
-            awaiting_continue: false,
-            cover_open: false,
-            clock: datetime!(2026-11-25 12:10),
-            mode_raw: 2,
-            submode_raw: 0,
-        };
-        let facts = Facts {
-            fn_status: Some(fs),
-            status: Some(st),
-            shift_opened_at: Some(datetime!(2026-11-24 14:00)),
-            ..Facts::default()
-        };
-        let f = evaluate(&facts, datetime!(2026-11-25 12:00));
-        let c = codes(&f);
-        assert!(c.contains(&"fn.expires_soon"));
-        assert!(c.contains(&"clock.drift"));
-        assert!(c.contains(&"shift.expires_soon"));
-    }
-}
+mod tests;

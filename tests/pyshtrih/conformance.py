@@ -2,7 +2,8 @@
 """Drives `kkm-agent emulate --model azur-01f` with pyshtrih, a Shtrih-M client this
 project did not write (https://github.com/oleg-golovanov/pyshtrih, from PyPI).
 
-Steps: device type, ФН status and expiry, ОФД exchange status, open shift, cash in
+Steps: device type, ФН status and expiry, ОФД exchange status, the ОФД server from
+table 19, open shift, cash in
 (register 241 moves by the sum), a classic sale and close (the ФН's last document
 moves by one), find that document, X and Z. Every step is checked; the script exits
 non-zero if any step fails.
@@ -102,7 +103,7 @@ def main():
     for name, ok, detail in results:
         print("%s  %s  %s" % ("PASS" if ok else "FAIL", name.ljust(width), detail))
         failed += 0 if ok else 1
-    expected = 12
+    expected = 13
     if len(results) < expected:
         print("FAIL  only %d of %d steps ran" % (len(results), expected))
         failed += 1
@@ -140,6 +141,15 @@ def run(port):
         count = s[u"Количество сообщений для ОФД"]
         check(count >= 0, "count %r" % count)
         return "%d unsent" % count
+
+    @step("ОФД server from table 19 (1Fh)")
+    def ofd_server():
+        # Row 1: field 1 the server (text), field 2 the port (binary).
+        host = dev.read_table(19, 1, 1, str)[u"Значение"]
+        port = dev.read_table(19, 1, 2, int)[u"Значение"]
+        check(host == u"127.0.0.1", "server %r" % host)
+        check(0 < port < 65536, "port %r" % port)
+        return "%s:%d" % (host, port)
 
     @step("open shift (E0h, FF40h)")
     def open_shift():
@@ -201,6 +211,7 @@ def run(port):
     fn_status()
     fn_expiry()
     ofd_status()
+    ofd_server()
     open_shift()
     cash_in()
     last_before = dev.fs_state()[u"Номер последнего ФД"]

@@ -14,10 +14,13 @@
 //! * [`driver`]: [`driver::AtolDriver`], the `FiscalDriver` for this family.
 //! * [`probe`]: harmless identification over v3 and v2, for detection.
 //! * [`emulator`]: the ATOL front-end of the shared emulated fiscal core.
+//! * [`decode`], [`decode_fields`]: a sniffed port capture explained (`kkm-agent decode`).
 
 pub mod answers;
 pub mod bcd;
 pub mod commands;
+pub mod decode;
+pub mod decode_fields;
 pub mod driver;
 pub mod emulator;
 pub mod errors;

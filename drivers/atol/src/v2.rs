@@ -35,6 +35,16 @@ pub enum V2Error {
 
 /// Decodes a whole frame. Returns the data and the bytes used.
 pub fn decode(buf: &[u8]) -> Result<(Vec<u8>, usize), V2Error> {
+    let (data, expected, got, used) = decode_unchecked(buf)?;
+    if got != expected {
+        return Err(V2Error::BadCheck);
+    }
+    Ok((data, used))
+}
+
+/// Like [`decode`], but hands back a frame whose check byte is wrong as well: the data,
+/// the check expected and the one carried, and the bytes used (for `kkm-agent decode`).
+pub fn decode_unchecked(buf: &[u8]) -> Result<(Vec<u8>, u8, u8, usize), V2Error> {
     if buf.first() != Some(&STX) {
         return Err(V2Error::NotAFrame);
     }
@@ -55,8 +65,5 @@ pub fn decode(buf: &[u8]) -> Result<(Vec<u8>, usize), V2Error> {
     }
     let &chk = buf.get(i).ok_or(V2Error::Incomplete)?;
     let expected = buf[1..i].iter().fold(0u8, |a, b| a ^ b);
-    if chk != expected {
-        return Err(V2Error::BadCheck);
-    }
-    Ok((data, i + 1))
+    Ok((data, expected, chk, i + 1))
 }

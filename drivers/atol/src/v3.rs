@@ -97,6 +97,22 @@ pub struct Packet {
 /// Decodes one packet from the front of `buf`. `Ok(None)`: need more bytes.
 /// On success also returns how many bytes were used.
 pub fn decode(buf: &[u8]) -> Result<Option<(Packet, usize)>, FrameError> {
+    match decode_unchecked(buf)? {
+        None => Ok(None),
+        Some((packet, got, used)) => {
+            let expected = crc(packet.id, &packet.data);
+            if got != expected {
+                return Err(FrameError::BadCrc { expected, got });
+            }
+            Ok(Some((packet, used)))
+        }
+    }
+}
+
+/// Like [`decode`], but hands back a packet whose CRC is wrong as well, with the CRC
+/// byte it carried and the bytes it took: `kkm-agent decode` shows such a packet and
+/// reads on after it. Escapes and lengths are checked all the same.
+pub fn decode_unchecked(buf: &[u8]) -> Result<Option<(Packet, u8, usize)>, FrameError> {
     let Some(&first) = buf.first() else { return Ok(None) };
     if first != START {
         return Err(FrameError::NotAFrame);
@@ -129,11 +145,7 @@ pub fn decode(buf: &[u8]) -> Result<Option<(Packet, usize)>, FrameError> {
         }
     }
     let got = data.pop().unwrap_or(0);
-    let expected = crc(id, &data);
-    if got != expected {
-        return Err(FrameError::BadCrc { expected, got });
-    }
-    Ok(Some((Packet { id, data }, i)))
+    Ok(Some((Packet { id, data }, got, i)))
 }
 
 #[cfg(test)]

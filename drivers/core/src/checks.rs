@@ -54,6 +54,36 @@ pub fn serial_is_lost(serial: &str) -> bool {
     serial.trim().chars().all(|c| c == '0' || c == ' ' || c == '\0')
 }
 
+/// The longest factory number: tag 1013 «заводской номер ККТ» is an ASCII string of at
+/// most 20 characters (javapos_shtrih `TLVTags.java`, temoto/ru-nalog-go `tags.gen.go`),
+/// and the РНМ check digits pad the ЗН to 20 digits (see [`rnm_check_digits`]).
+pub const SERIAL_MAX_DIGITS: usize = 20;
+
+/// Why a typed factory number cannot be a ЗН, if it cannot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SerialFormat {
+    Ok,
+    Empty,
+    /// Letters, spaces or punctuation: a ЗН is digits only (every known series is, and
+    /// the РНМ check digits are computed over its digits).
+    NotDigits,
+    TooLong,
+}
+
+/// Checks a factory number typed from the sticker: 1 to 20 digits.
+pub fn serial_format(serial: &str) -> SerialFormat {
+    let s = serial.trim();
+    if s.is_empty() {
+        SerialFormat::Empty
+    } else if !s.chars().all(|c| c.is_ascii_digit()) {
+        SerialFormat::NotDigits
+    } else if s.len() > SERIAL_MAX_DIGITS {
+        SerialFormat::TooLong
+    } else {
+        SerialFormat::Ok
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,5 +106,15 @@ mod tests {
         assert!(serial_is_lost("0000000000000000"));
         assert!(serial_is_lost(""));
         assert!(!serial_is_lost("18001234"));
+    }
+
+    #[test]
+    fn serial_formats() {
+        assert_eq!(serial_format("18001234"), SerialFormat::Ok);
+        assert_eq!(serial_format("0000000045001234"), SerialFormat::Ok);
+        assert_eq!(serial_format("1800-1234"), SerialFormat::NotDigits);
+        assert_eq!(serial_format("18OO1234"), SerialFormat::NotDigits);
+        assert_eq!(serial_format("123456789012345678901"), SerialFormat::TooLong);
+        assert_eq!(serial_format("  "), SerialFormat::Empty);
     }
 }

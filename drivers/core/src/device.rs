@@ -142,6 +142,15 @@ pub struct OfdStatus {
     pub first_unsent_at: Option<PrimitiveDateTime>,
 }
 
+/// The ОФД server the register sends its documents to, as its own settings hold it
+/// (Shtrih: table 19 «Параметры ОФД», fields 1 and 2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OfdAddress {
+    /// An IP address or a host name; empty when the setting is blank.
+    pub host: String,
+    pub port: u16,
+}
+
 /// Тип фискального документа.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -41,6 +41,12 @@ pub trait FiscalDriver: Send {
     async fn status(&mut self) -> DriverResult<DeviceStatus>;
     async fn fn_status(&mut self) -> DriverResult<FnStatus>;
     async fn ofd_status(&mut self) -> DriverResult<OfdStatus>;
+    /// The ОФД host and port from the register's settings, so that diagnostics can
+    /// check from the PC that the host answers. Offered only where a source confirms
+    /// where the setting lives; otherwise `Unsupported`.
+    async fn ofd_address(&mut self) -> DriverResult<OfdAddress> {
+        Err(crate::error::DriverError::Unsupported("reading the ОФД address"))
+    }
     /// Reads a fiscal document from the ФН archive by its number.
     async fn find_document(&mut self, number: u32) -> DriverResult<FiscalDocument>;
     /// A receipt's content from the ФН archive (payments, lines, cashier): what proves

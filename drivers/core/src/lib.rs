@@ -15,12 +15,16 @@
 //! * [`platform`]: the only place with OS-specific code.
 //! * [`checks`]: check digits of ИНН and РНМ, used by diagnostics.
 //! * [`text`]: which characters a register can print, mapped or refused, never HTML.
+//! * [`capture`], [`capture_text`]: a sniffed port capture, read from text and decoded
+//!   by the protocol crates (`kkm-agent decode`).
 //!
 //! The trait is shaped by the domain (open a shift, fiscalise a receipt, find a fiscal
 //! document by number), not by any one protocol: the Shtrih-M driver builds a receipt
 //! from FF46/FF45 commands, the ATOL driver from 92/EA/EB/99/4A, and both look the same
 //! from here.
 
+pub mod capture;
+pub mod capture_text;
 pub mod checks;
 pub mod device;
 pub mod driver;

@@ -15,6 +15,9 @@
 //! | `keypad cancel` | the cashier cancels the open receipt on the keypad |
 //! | `ofd unsent-for 31d` | the ОФД is offline and the oldest unsent document is that old (the ФН blocks after 30 days) |
 //! | `fn replace SERIAL` | an engineer swaps the ФН: a new serial and a new archive |
+//! | `fn expire` | the ФН's life ended yesterday: it refuses new documents |
+//! | `rnm NNNNNNNNNNNNNNNN` | write another 16-digit РНМ (e.g. one whose check digits do not match) |
+//! | `ofd address HOST:PORT` | the ОФД server in the unit's settings (Shtrih table 19) |
 //! | `fault SPEC` | inject a fault (see [`crate::faults`]) |
 //! | `faults clear` | drop all pending faults |
 //! | `state` | the whole state as one JSON line |
@@ -92,6 +95,22 @@ fn run(emu: &Emulator, line: &str) -> Result<String, String> {
             let serial = words.next().filter(|s| s.len() == 16 && s.chars().all(|c| c.is_ascii_digit()));
             emu.core().replace_fn(serial.ok_or("fn replace: expected a 16-digit ФН serial")?)
         }
+        ("fn", "expire") => emu.core().expire_fn(),
+        ("rnm", rnm) => {
+            if rnm.len() != 16 || !rnm.chars().all(|c| c.is_ascii_digit()) {
+                return Err("rnm: expected 16 digits".into());
+            }
+            emu.core().set_rnm(rnm)
+        }
+        ("ofd", "address") => {
+            let addr = words.next().unwrap_or("");
+            let (host, port) = addr.rsplit_once(':').ok_or("ofd address: expected HOST:PORT")?;
+            let port: u16 = port.parse().map_err(|_| format!("ofd address: bad port {port:?}"))?;
+            if host.is_empty() || host.len() > 64 {
+                return Err("ofd address: the host must be 1 to 64 characters (table 19, field 1)".into());
+            }
+            emu.core().set_ofd_address(host, port)
+        }
         ("serial", "lost") => emu.core().set_serial_lost(true),
         ("serial", "ok") => emu.core().set_serial_lost(false),
         ("fault", spec) => emu.faults().inject(FaultSpec::parse(spec)?),
@@ -151,5 +170,11 @@ mod tests {
         assert_eq!(apply(&emu, "keypad cash-in 200"), "ok");
         assert_eq!(emu.core().registers().cash_ins, kkm_core::Money(20_000));
         assert!(apply(&emu, "keypad receipt sell 1 cash").starts_with("error"));
+        assert_eq!(apply(&emu, "ofd address ofd.example.ru:7777"), "ok");
+        assert_eq!(emu.core().ofd_address(), ("ofd.example.ru", 7777));
+        assert!(apply(&emu, "ofd address nowhere").starts_with("error"));
+        assert_eq!(apply(&emu, "rnm 0000000001999999"), "ok");
+        assert!(apply(&emu, "rnm 12").starts_with("error"));
+        assert_eq!(apply(&emu, "fn expire"), "ok");
     }
 }

@@ -212,6 +212,9 @@ pub struct FiscalCore {
     resume_on_paper_in: bool,
     /// A TLV read of one document in progress: its records and how far it has been read.
     tlv_read: Option<(Vec<u8>, usize)>,
+    /// The ОФД server in the unit's settings (Shtrih table 19). Not persisted: the
+    /// emulator process sets it at start (see `kkm-agent emulate`), tests change it.
+    ofd_address: (String, u16),
 }
 
 fn pay_index(p: PaymentType) -> usize {
@@ -239,7 +242,7 @@ impl FiscalCore {
                 let text = std::fs::read(p)?;
                 let state: State = serde_json::from_slice(&text)
                     .map_err(|e| std::io::Error::other(format!("{}: corrupt emulator state: {e}", p.display())))?;
-                return Ok(FiscalCore { state, path: Some(p.to_path_buf()), utc_offset, print_sink: None, resume_on_paper_in: false, tlv_read: None });
+                return Ok(FiscalCore { state, path: Some(p.to_path_buf()), utc_offset, print_sink: None, resume_on_paper_in: false, tlv_read: None, ofd_address: (String::new(), 0) });
             }
         }
         let mut core = FiscalCore {
@@ -267,6 +270,7 @@ impl FiscalCore {
             print_sink: None,
             resume_on_paper_in: false,
             tlv_read: None,
+            ofd_address: (String::new(), 0),
         };
         core.add_document(DocumentKind::Registration, None, None, None);
         core.save()?;
@@ -476,6 +480,28 @@ impl FiscalCore {
         self.state.receipt = None;
         self.state.shift.open = false;
         self.add_document(DocumentKind::Registration, None, None, None);
+        self.commit();
+    }
+
+    /// The ОФД server the unit would send to (`ofd address HOST:PORT`).
+    pub fn set_ofd_address(&mut self, host: &str, port: u16) {
+        self.ofd_address = (host.to_string(), port);
+    }
+
+    pub fn ofd_address(&self) -> (&str, u16) {
+        (&self.ofd_address.0, self.ofd_address.1)
+    }
+
+    /// The ФН's life ended yesterday (`fn expire`): it refuses new documents.
+    pub fn expire_fn(&mut self) {
+        self.state.identity.fn_valid_until = self.now().date() - Duration::days(1);
+        self.commit();
+    }
+
+    /// Writes another РНМ into the unit (`rnm NNNN…`), e.g. one whose check digits do
+    /// not match its ЗН and ИНН.
+    pub fn set_rnm(&mut self, rnm: &str) {
+        self.state.identity.rnm = rnm.to_string();
         self.commit();
     }
 

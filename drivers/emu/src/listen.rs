@@ -13,7 +13,6 @@ use kkm_core::port::BoxStream;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::AsyncReadExt;
 
 /// How a front-end's serving of a stream ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +68,8 @@ pub async fn start<D: WireDevice>(
     emu: Arc<Emulator>,
     device: Arc<D>,
 ) -> std::io::Result<Endpoint> {
+    #[cfg(not(unix))]
+    let _ = baud; // PTYs are Unix only; TCP has no line speed
     match listen {
         Listen::Tcp(addr) => {
             let listener = tokio::net::TcpListener::bind(addr).await?;
@@ -139,9 +140,11 @@ async fn serve_pty<D: WireDevice>(pty: kkm_core::platform::Pty, baud: Option<u32
 }
 
 /// Reads and drops everything the host sends for `d`: a serial line with no device.
+#[cfg(unix)]
 async fn play_dead(stream: &mut BoxStream, d: Duration) {
     let until = tokio::time::Instant::now() + d;
     let mut buf = [0u8; 256];
+    use tokio::io::AsyncReadExt;
     while let Ok(Ok(n)) = tokio::time::timeout_at(until, stream.read(&mut buf)).await {
         if n == 0 {
             tokio::time::sleep_until(until).await;

@@ -70,6 +70,17 @@ pub const MAX_WIRE_SUM: i64 = 9_999_999_999;
 /// name by number 1…4 ([V117] 80h "Налог 1…4"). FF46 does not use it (see [`vat_code`]).
 pub const VAT_TABLE: u8 = 6;
 
+/// «Параметры ОФД» (table 19, row 1): field 1 the server (64 CHAR, an IP address or a
+/// host name), field 2 the port (2BIN, 0…65535). Source: the vendor's «Общее
+/// руководство по настройке ККТ» (re-star-ru/shtrih-m-driver docs, «Таблица 19
+/// Параметры ОФД»); [JPOS] `MonitoringCommands.getFDOSettingsText` reads (19, 1, 1)
+/// and (19, 1, 2) the same way.
+pub const OFD_TABLE: u8 = 19;
+pub const OFD_FIELD_SERVER: u8 = 1;
+pub const OFD_FIELD_PORT: u8 = 2;
+/// Table 19's server field is 64 characters wide.
+pub const OFD_SERVER_WIDTH: usize = 64;
+
 /// Cash registers (0x1A). 241 cash in drawer, 242 cash-ins, 243 cash-outs ([JPOS]
 /// `CashRegister.java` F1–F3). Shift payments per payment type and operation
 /// ([JPOS] `SMFiscalPrinterImpl.readDayPayments`, `CashRegister.java` C1–D0):

@@ -480,6 +480,15 @@ impl FiscalDriver for ShtrihDriver {
         })
     }
 
+    async fn ofd_address(&mut self) -> DriverResult<OfdAddress> {
+        let server = self.admin().u8(OFD_TABLE).u16(1).u8(OFD_FIELD_SERVER).done();
+        let port = self.admin().u8(OFD_TABLE).u16(1).u8(OFD_FIELD_PORT).done();
+        let host = from_cp1251(&self.call(READ_TABLE, server).await?).trim().to_string();
+        let p = self.call(READ_TABLE, port).await?;
+        let port = Reader::new(&p, "ОФД port").u16().map_err(proto)?;
+        Ok(OfdAddress { host, port })
+    }
+
     async fn receipt_content(&mut self, number: u32) -> DriverResult<kkm_core::tlv::ReceiptContent> {
         let head = self.call(FN_REQUEST_DOCUMENT_TLV, self.admin().u32(number).done()).await?;
         let mut r = Reader::new(&head, "document TLV header");

@@ -262,6 +262,10 @@ impl ShtrihEmulator {
                         Ok(Writer::new().u16(hundredths as u16).done())
                     }
                     (VAT_TABLE, Some(rate), 2) => Ok(Writer::new().text_fixed(rate.label_ru(), 60).done()),
+                    (OFD_TABLE, _, OFD_FIELD_SERVER) if row == 1 => {
+                        Ok(Writer::new().text_fixed(core.ofd_address().0, OFD_SERVER_WIDTH).done())
+                    }
+                    (OFD_TABLE, _, OFD_FIELD_PORT) if row == 1 => Ok(Writer::new().u16(core.ofd_address().1).done()),
                     _ => Err(0x33),
                 }
             }

@@ -10,11 +10,14 @@
 //! * [`profile`]: model profiles (Azur-01F).
 //! * [`probe`]: a harmless "who are you" for protocol detection.
 //! * [`emulator`]: the Shtrih front-end of the shared emulated fiscal core.
+//! * [`decode`], [`decode_fields`]: a sniffed port capture explained (`kkm-agent decode`).
 //!
 //! `protocol-specs/shtrih-m.md` describes the protocol in our own words.
 
 pub mod codec;
 pub mod commands;
+pub mod decode;
+pub mod decode_fields;
 pub mod driver;
 pub mod emulator;
 pub mod errors;

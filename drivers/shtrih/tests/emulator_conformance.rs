@@ -227,6 +227,21 @@ async fn serial_from_full_status_and_rnm_from_registration_totals() {
     assert_eq!(rnm, c.emu.core().identity().rnm);
 }
 
+/// Table 19 «Параметры ОФД» ([SETUP]; [JPOS] `MonitoringCommands`): row 1, field 1 the
+/// server as 64 characters, field 2 the port as 2 bytes little-endian.
+#[tokio::test]
+async fn ofd_server_from_table_19() {
+    let mut c = Client::start().await;
+    c.emu.core().set_ofd_address("connect.ofd-ya.ru", 7779);
+    let table = |field: u8| [pw(30), vec![19, 1, 0, field]].concat();
+    let d = c.ok(&[0x1F], &table(1)).await;
+    assert_eq!(d.len(), 64);
+    assert_eq!(String::from_utf8_lossy(&d).trim_end_matches('\0'), "connect.ofd-ya.ru");
+    assert_eq!(c.ok(&[0x1F], &table(2)).await, 7779u16.to_le_bytes());
+    let (e, _) = c.call(&[0x1F], &[pw(30), vec![19, 2, 0, 1]].concat()).await;
+    assert_ne!(e, 0, "only row 1 exists");
+}
+
 /// [V117] 50h, 80h, 85h: a sum field holds 0000000000…9999999999.
 #[tokio::test]
 async fn sums_beyond_the_documented_range_are_refused() {
