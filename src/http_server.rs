@@ -8,10 +8,12 @@
 //! * **Request time-out:** the router's [`crate::api::REQUEST_TIMEOUT`] bounds every
 //!   request (long-polls wait at most 60 s).
 //! * **Graceful stop:** on shutdown, open requests get a few seconds to finish.
+//! * **HTTP/1.1 only:** browsers and salon apps speak HTTP/1.1 to a plain-http
+//!   localhost address; without HTTP/2 sniffing a waiting connection costs less memory.
 
 use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
+use hyper::server::conn::http1::Builder;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,8 +28,8 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_CONNECTIONS: usize = 2048;
 
 pub async fn serve(listener: TcpListener, app: Router, mut shutdown: watch::Receiver<bool>) {
-    let mut builder = Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+    let mut builder = Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
@@ -57,8 +59,8 @@ pub async fn serve(listener: TcpListener, app: Router, mut shutdown: watch::Rece
                 Ok(Ok(n)) if n > 0 => {}
                 _ => return,
             }
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(app));
-            let _ = watcher.watch(conn.into_owned()).await;
+            let conn = builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app));
+            let _ = watcher.watch(conn).await;
         };
         tokio::spawn(async move {
             conn.await;
