@@ -47,6 +47,9 @@ pub enum Command {
     /// Reconcile the program's figures with the shift on the register (through the
     /// running agent): `kkm-agent reconcile --device salon --program-cash 22212,50`.
     Reconcile(crate::cli_reconcile::ReconcileArgs),
+    /// Find the register on every port and say what is wrong and what to do (no
+    /// arguments needed); exits 1 when any finding is an error.
+    Diag(crate::cli_diag::DiagArgs),
     #[command(about = crate::cli_decode::ABOUT, long_about = crate::cli_decode::LONG_ABOUT)]
     Decode(crate::cli_decode::DecodeArgs),
     /// Windows: install, uninstall or run the agent as a Windows service.
@@ -320,6 +323,7 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Emulate(a) => emulate(a).await,
         Command::Device(a) => crate::cli_device::run(a).await,
         Command::Reconcile(a) => crate::cli_reconcile::run(a).await,
+        Command::Diag(a) => crate::cli_diag::run(a).await,
         Command::Serve { config } => {
             let config = load_config(config)?;
             let _guard = init_logging(&config.data_dir());

@@ -8,14 +8,23 @@
 //!   the ОФД with the date the ФН will block, whether this PC reaches the ОФД server the
 //!   register names, a shift about to pass 24 hours, a clock off the PC's, no paper.
 //!
+//! * [`ports`], [`scan`], [`agent`], [`report`], [`support_file`]: `kkm-agent diag`,
+//!   which looks on every port at once, names programs that hold a port, asks the
+//!   running agent about its queues, and writes a redacted file for support.
+//!
 //! The rules in [`health::evaluate`] are pure functions of what the device reported and
 //! the PC's clock, so they are tested without a device; the reading goes through the
 //! driver trait, so the same code serves Azur-01F and Neva-01-F. The register's clock is
 //! local time in its own zone ([`health::DeviceZone`]); the PC's is taken as an instant,
 //! so the PC's zone never enters a finding.
 
+pub mod agent;
 pub mod detect;
 pub mod health;
+pub mod ports;
+pub mod report;
+pub mod scan;
+pub mod support_file;
 
 use std::sync::OnceLock;
 use time::{OffsetDateTime, UtcOffset};

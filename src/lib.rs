@@ -15,6 +15,7 @@ pub mod cli;
 pub mod cli_decode;
 pub mod cli_demo;
 pub mod cli_device;
+pub mod cli_diag;
 pub mod cli_reconcile;
 pub mod config;
 pub mod daemon;

@@ -48,6 +48,12 @@ pub fn open_pty() -> std::io::Result<Pty> {
         .map(|p| p.to_string_lossy().into_owned())
         .or_else(|_| nix::unistd::ttyname(&pair.slave).map(|p| p.to_string_lossy().into_owned()))
         .map_err(|e| std::io::Error::other(format!("cannot name the pty slave: {e}")))?;
+    // Not inherited by programs this process starts (openpty does not set close-on-exec,
+    // unlike Rust's own files): a child holding both ends would keep the line alive and
+    // pass for the port's other end.
+    for fd in [pair.master.as_raw_fd(), pair.slave.as_raw_fd()] {
+        nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC)).map_err(std::io::Error::from)?;
+    }
     // Non-blocking master for tokio.
     let flags = nix::fcntl::fcntl(pair.master.as_raw_fd(), nix::fcntl::FcntlArg::F_GETFL).map_err(std::io::Error::from)?;
     let flags = nix::fcntl::OFlag::from_bits_truncate(flags) | nix::fcntl::OFlag::O_NONBLOCK;

@@ -171,6 +171,9 @@ pub async fn write_within(stream: &mut BoxStream, bytes: &[u8], wait: Duration, 
 fn serial_error(e: &tokio_serial::Error, path: &str) -> DriverError {
     use tokio_serial::ErrorKind;
     match e.kind() {
+        // serialport reports a port locked by another opener (EBUSY under TIOCEXCL, or
+        // another program's flock) as "no device": it is busy, not missing.
+        ErrorKind::NoDevice if is_busy(&e.description) => DriverError::link(LinkFailure::PortBusy, format!("{path}: {e}")),
         ErrorKind::NoDevice => DriverError::link(LinkFailure::PortNotFound, format!("{path}: {e}")),
         ErrorKind::Io(kind) => DriverError::from_io(&std::io::Error::new(kind, e.description.clone()), path),
         _ => {
@@ -189,9 +192,29 @@ fn serial_error(e: &tokio_serial::Error, path: &str) -> DriverError {
     }
 }
 
+fn is_busy(description: &str) -> bool {
+    let d = description.to_lowercase();
+    // Windows says ERROR_ACCESS_DENIED for a COM port another program has open, in the
+    // system's language; serialport keeps only that text.
+    let windows_denied = cfg!(windows) && (d.contains("access") || d.contains("доступ"));
+    d.contains("busy") || d.contains("lock") || windows_denied
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_port_open_elsewhere_is_busy_not_missing() {
+        let pty = crate::platform::open_pty().unwrap();
+        let spec = PortSpec::parse(&pty.slave_path).unwrap();
+        let _first = open(&spec, 9600, Duration::from_millis(200)).await.unwrap();
+        let err = open(&spec, 9600, Duration::from_millis(200)).await.err().expect("the second open fails");
+        assert_eq!(err.code(), "link.port_busy", "{err}");
+        let gone = PortSpec::parse("/dev/ttyUSB-no-such-port").unwrap();
+        assert_eq!(open(&gone, 9600, Duration::from_millis(200)).await.err().unwrap().code(), "link.port_not_found");
+    }
 
     #[test]
     fn parse_ports() {
