@@ -5,9 +5,7 @@
 mod common;
 
 use common::{receipt, Rig};
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_kkm-agent");
 
@@ -110,23 +108,8 @@ async fn a_job_that_needed_a_person_is_marked_checked_not_deleted() {
 }
 
 fn emulator() -> (common::Proc, String) {
-    let mut child = Command::new(BIN)
-        .args(["emulate", "--model", "azur-01f", "--listen", "tcp:127.0.0.1:0", "--ephemeral", "--quiet"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("emulator starts");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(p) = line.strip_prefix("port: ") {
-                let _ = tx.send(p.to_string());
-            }
-        }
-    });
-    let port = rx.recv_timeout(Duration::from_secs(20)).expect("emulator prints its port");
-    (common::Proc(child), port)
+    let (child, v) = common::emulate(&["--model", "azur-01f", "--listen", "tcp:127.0.0.1:0"], &["port: "]);
+    (child, v[0].clone())
 }
 
 fn device(port: &str, args: &[&str]) -> String {

@@ -23,7 +23,7 @@ impl Drop for Proc {
 }
 
 /// Starts a child and returns it with the values of the `prefix`ed lines it prints.
-fn spawn_reading(cmd: &mut Command, prefixes: &[&str]) -> (Proc, Vec<String>) {
+pub fn spawn_reading(cmd: &mut Command, prefixes: &[&str]) -> (Proc, Vec<String>) {
     let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("spawn");
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
@@ -47,6 +47,12 @@ fn spawn_reading(cmd: &mut Command, prefixes: &[&str]) -> (Proc, Vec<String>) {
         values[i] = v;
     }
     (Proc(child), values)
+}
+
+/// `kkm-agent emulate ARGS --ephemeral --quiet` and the values of the lines it prints
+/// that start with `prefixes` (e.g. `"port: "`, `"control: "`).
+pub fn emulate(args: &[&str], prefixes: &[&str]) -> (Proc, Vec<String>) {
+    spawn_reading(Command::new(BIN).arg("emulate").args(args).args(["--ephemeral", "--quiet"]), prefixes)
 }
 
 pub struct Rig {
