@@ -55,6 +55,7 @@ fn job(id: i64, key: &str, cash: i64, card: i64, doc: Option<u32>, status: JobSt
         operation: Some(Operation::Sale),
         total: Some(Money(cash + card)),
         cash_before: None,
+        acknowledged_at: None,
     }
 }
 

@@ -5,9 +5,11 @@
 //! * [`problem`]: every error as `application/problem+json` with a stable `code` and
 //!   `title_ru`/`title_en`.
 //! * [`routes`]: the handlers, under `/api/v1`.
+//! * [`acknowledge`]: «Проверено» on a job that needed a person.
 //! * [`diagnostics`]: the daemon's health checks and its own state, for engineers.
 //! * [`openapi`]: the OpenAPI 3 document, generated from the handlers' annotations.
 
+pub mod acknowledge;
 pub mod diagnostics;
 pub mod openapi;
 pub mod problem;

@@ -64,14 +64,13 @@ pub async fn demo(model: EmulatedModel, once: bool) -> Result<(), CliError> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     match (&job.status, &job.result) {
-        (JobStatus::Done, Some(r)) => println!(
-            "Чек напечатан: ФД № {}, ФП {:010} (задание {}, статус {})",
-            r.document_number,
-            r.fiscal_sign,
-            job.id,
-            job.status.as_str()
-        ),
-        _ => println!("Задание {}: {} {:?}", job.id, job.status.as_str(), job.error),
+        (JobStatus::Done, Some(r)) => {
+            println!("Чек напечатан: ФД № {}, ФП {:010} (задание {})", r.document_number, r.fiscal_sign, job.id)
+        }
+        _ => match &job.error {
+            Some(e) => println!("Задание {}: {}. {}. Что делать: {}", job.id, job.status.name_ru(), e.title_ru, e.action_ru),
+            None => println!("Задание {}: {}", job.id, job.status.name_ru()),
+        },
     }
     println!();
     println!("Токен: {}", running.token);

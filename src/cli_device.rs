@@ -76,11 +76,17 @@ async fn act(driver: &mut DriverBox, a: &DeviceArgs) -> Result<(), CliError> {
             if json {
                 print_json(&s);
             } else {
-                println!("Смена:       {:?} (№{})", s.shift, s.shift_number);
+                // The protocol's raw mode numbers are in `--json`, not in Russian text.
+                println!("Смена:       №{}, {}", s.shift_number, s.shift.name_ru());
                 println!("Чек открыт:  {}", if s.receipt_open { "да" } else { "нет" });
                 println!("Бумага:      {}", if s.paper_present { "есть" } else { "НЕТ" });
+                if s.cover_open {
+                    println!("Крышка:      ОТКРЫТА");
+                }
+                if s.awaiting_continue {
+                    println!("Печать:      прервана, ждёт продолжения");
+                }
                 println!("Часы ККТ:    {}", kkm_core::device::dt::format(&s.clock).replace('T', " "));
-                println!("Режим:       {}.{}", s.mode_raw, s.submode_raw);
             }
         }
         DeviceAction::Info => {
@@ -89,7 +95,7 @@ async fn act(driver: &mut DriverBox, a: &DeviceArgs) -> Result<(), CliError> {
             if json {
                 print_json(&serde_json::json!({"identity": id, "fn": fs}));
             } else {
-                println!("Модель:   {} (id {}), прошивка {}", id.model_name, id.model_id, id.firmware);
+                println!("Модель:   {} (код модели {}), прошивка {}", id.model_name, id.model_id, id.firmware);
                 println!("ЗН:       {}", id.serial);
                 println!("РНМ:      {}", id.rnm);
                 println!("ИНН:      {}", id.inn);
@@ -194,7 +200,7 @@ async fn act(driver: &mut DriverBox, a: &DeviceArgs) -> Result<(), CliError> {
             if json {
                 print_json(&d);
             } else {
-                println!("ФД № {}: {:?}, ФП {:010}, {}", d.number, d.kind, d.fiscal_sign,
+                println!("ФД № {}: {}, ФП {:010}, {}", d.number, d.kind.name_ru(), d.fiscal_sign,
                     kkm_core::device::dt::format(&d.datetime).replace('T', " "));
                 if let (Some(op), Some(t)) = (d.operation, d.total) {
                     println!("  {} на сумму {} ₽", op.name_ru(), t);
@@ -249,7 +255,13 @@ pub async fn ensure_shift_open(driver: &mut DriverBox, cashier: Option<&kkm_core
 pub fn totals_text(v: &crate::api::routes::ShiftTotalsView) -> String {
     use std::fmt::Write;
     let mut s = String::new();
-    let _ = writeln!(s, "Смена №{} ({}), открыта: {}", v.shift_number, v.shift_state,
+    let state = match v.shift_state.as_str() {
+        "open" => "открыта",
+        "closed" => "закрыта",
+        "expired" => "открыта больше 24 часов",
+        _ => "состояние неизвестно",
+    };
+    let _ = writeln!(s, "Смена №{} ({state}), открыта: {}", v.shift_number,
         v.opened_at.as_deref().map_or("неизвестно".to_string(), |t| t.replace('T', " ")));
     let _ = writeln!(s, "{:<18} {:>14} {:>14} {:>12} {:>12} {:>12} {:>6}", "", "наличными", "безналичными", "аванс", "кредит", "иное", "чеков");
     for (name, p) in [("Приход", &v.sale), ("Возврат прихода", &v.sale_return), ("Расход", &v.purchase), ("Возврат расхода", &v.purchase_return)] {

@@ -1,22 +1,15 @@
 //! The command line as a user runs it: `kkm-agent emulate` in one process,
 //! `kkm-agent device` in another, talking over a real pseudo-terminal or TCP.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
+
+mod common;
 
 const BIN: &str = env!("CARGO_BIN_EXE_kkm-agent");
 
 struct Emulator {
-    child: Child,
+    _child: common::Proc,
     port: String,
-}
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn emulator(model: &str, listen: &str) -> Emulator {
@@ -24,24 +17,10 @@ fn emulator(model: &str, listen: &str) -> Emulator {
 }
 
 fn emulator_with(model: &str, listen: &str, extra: &[&str]) -> Emulator {
-    let mut child = Command::new(BIN)
-        .args(["emulate", "--model", model, "--listen", listen, "--ephemeral", "--quiet"])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("emulator starts");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(p) = line.strip_prefix("port: ") {
-                let _ = tx.send(p.to_string());
-            }
-        }
-    });
-    let port = rx.recv_timeout(Duration::from_secs(20)).expect("emulator prints its port");
-    Emulator { child, port }
+    let mut args = vec!["--model", model, "--listen", listen];
+    args.extend_from_slice(extra);
+    let (child, v) = common::emulate(&args, &["port: "]);
+    Emulator { _child: child, port: v[0].clone() }
 }
 
 fn device(port: &str, model: &str, args: &[&str]) -> (bool, String, String) {

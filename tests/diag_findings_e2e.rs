@@ -9,8 +9,10 @@
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
+
+mod common;
 
 const BIN: &str = env!("CARGO_BIN_EXE_kkm-agent");
 
@@ -22,17 +24,10 @@ enum Kind {
 }
 
 struct Emu {
-    child: Child,
+    _child: common::Proc,
     port: String,
     control: String,
     kind: Kind,
-}
-
-impl Drop for Emu {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn model_args(kind: Kind) -> &'static [&'static str] {
@@ -44,30 +39,10 @@ fn model_args(kind: Kind) -> &'static [&'static str] {
 }
 
 fn emulator(kind: Kind) -> Emu {
-    let mut child = Command::new(BIN)
-        .args(["emulate", "--listen", "tcp:127.0.0.1:0", "--ephemeral", "--quiet", "--control", "127.0.0.1:0"])
-        .args(model_args(kind))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("emulator starts");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            for p in ["port: ", "control: "] {
-                if let Some(v) = line.strip_prefix(p) {
-                    let _ = tx.send((p, v.trim().to_string()));
-                }
-            }
-        }
-    });
-    let (mut port, mut control) = (String::new(), String::new());
-    while port.is_empty() || control.is_empty() {
-        let (p, v) = rx.recv_timeout(Duration::from_secs(20)).expect("emulator prints its port and control");
-        if p == "port: " { port = v } else { control = v }
-    }
-    Emu { child, port, control, kind }
+    let mut args = vec!["--listen", "tcp:127.0.0.1:0", "--control", "127.0.0.1:0"];
+    args.extend_from_slice(model_args(kind));
+    let (child, v) = common::emulate(&args, &["port: ", "control: "]);
+    Emu { _child: child, port: v[0].clone(), control: v[1].clone(), kind }
 }
 
 impl Emu {

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{receipt, Rig};
+use common::{kill_mid_receipt, receipt, Rig};
 use serde_json::json;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -24,21 +24,6 @@ fn id(job: &serde_json::Value) -> i64 {
 async fn open_shift(rig: &Rig) {
     let (_, job) = rig.post("/api/v1/shift/open", Some("open-1"), None).await;
     assert_eq!(rig.wait_job(id(&job)).await["status"], "done");
-}
-
-/// Posts receipt A slowly and kills the agent while A is open on the device.
-async fn kill_mid_receipt(rig: &mut Rig, key: &str, total: i64) -> i64 {
-    rig.ctl("fault delay=300");
-    let (_, job) = rig.post("/api/v1/receipts", Some(key), Some(&receipt(total))).await;
-    let started = Instant::now();
-    while rig.emu_state()["receipt_open"] != true {
-        assert!(started.elapsed() < Duration::from_secs(90), "the receipt never opened");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    rig.kill_agent();
-    rig.ctl("faults clear");
-    rig.ctl("fault delay=0");
-    id(&job)
 }
 
 /// Issue 13, defect 2: the cashier cancels the agent's open receipt on the keypad and

@@ -13,6 +13,7 @@ use utoipa::OpenApi;
     info(title = "kkm-agent", description = "Localhost API of the fiscal-register agent. Money is integer kopecks."),
     paths(
         routes::devices, routes::device, routes::submit_receipt, routes::get_job, routes::job, routes::list_jobs, routes::cancel_job,
+        super::acknowledge::acknowledge_job,
         routes::open_shift, routes::close_shift, routes::x_report, routes::cash_in, routes::cash_out,
         routes::shift_totals, routes::reconcile, super::diagnostics::diagnostics
     ),

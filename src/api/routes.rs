@@ -28,6 +28,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/receipts/{id}", get(get_job))
         .route("/api/v1/jobs", get(list_jobs))
         .route("/api/v1/jobs/{id}", get(job).delete(cancel_job))
+        .route("/api/v1/jobs/{id}/acknowledge", post(super::acknowledge::acknowledge_job))
         .route("/api/v1/shift/open", post(open_shift))
         .route("/api/v1/shift/close", post(close_shift))
         .route("/api/v1/x-report", post(x_report))
@@ -156,6 +157,13 @@ async fn enqueue(s: &AppState, device: Option<&str>, headers: &HeaderMap, req: J
             "request.idempotency_conflict",
             "Этот Idempotency-Key уже использован с другим содержимым",
             "This Idempotency-Key was already used with a different body",
+        )
+        .detail(format!("existing job {}", job.id))),
+        Err(StoreError::CloseAlreadyQueued(job)) => Err(Problem::new(
+            StatusCode::CONFLICT,
+            "shift.close_already_queued",
+            "Закрытие смены (Z-отчёт) уже в очереди: дождитесь его, второй Z-отчёт не нужен",
+            "A shift close (Z-report) is already queued; wait for it instead of sending another",
         )
         .detail(format!("existing job {}", job.id))),
         Err(e) => Err(internal(e)),
@@ -335,7 +343,8 @@ macro_rules! simple_job {
 }
 
 simple_job!(open_shift, "/api/v1/shift/open", JobRequest::OpenShift, "Opens the shift (a job).");
-simple_job!(close_shift, "/api/v1/shift/close", JobRequest::CloseShift, "Z-report: closes the shift (a job).");
+simple_job!(close_shift, "/api/v1/shift/close", JobRequest::CloseShift,
+    "Z-report: closes the shift (a job). While one is queued or printing, another key answers 409 `shift.close_already_queued`.");
 simple_job!(x_report, "/api/v1/x-report", JobRequest::XReport, "Prints an X-report (a job).");
 
 #[utoipa::path(post, path = "/api/v1/cash-in", request_body = CashBody, params(DeviceQuery, ("Idempotency-Key" = String, Header, description = "Client key")),

@@ -72,6 +72,17 @@ impl JobStatus {
         .into_iter()
         .find(|x| x.as_str() == s)
     }
+    /// As the cashier page and the CLI say it.
+    pub fn name_ru(self) -> &'static str {
+        match self {
+            JobStatus::Queued => "в очереди",
+            JobStatus::InFlight => "печатается",
+            JobStatus::Done => "готово",
+            JobStatus::Failed => "ошибка",
+            JobStatus::NeedsAttention => "нужна проверка",
+            JobStatus::Cancelled => "отменено",
+        }
+    }
     pub fn is_final(self) -> bool {
         matches!(self, JobStatus::Done | JobStatus::Failed | JobStatus::NeedsAttention | JobStatus::Cancelled)
     }
@@ -123,9 +134,14 @@ pub struct Job {
     /// body so recovery never depends on the body parsing.
     #[serde(skip)]
     pub operation: Option<kkm_core::Operation>,
-    #[serde(skip)]
+    /// The receipt's total (the sum of its lines) or the cash move's sum, kopecks;
+    /// null for shift jobs and X-reports.
+    #[schema(value_type = Option<i64>)]
     pub total: Option<Money>,
     /// The shift's cash-in (cash-out) total before a cash move was sent.
     #[serde(skip)]
     pub cash_before: Option<Money>,
+    /// When a person marked this `needs_attention` job as checked (RFC 3339); the job
+    /// keeps its status.
+    pub acknowledged_at: Option<String>,
 }

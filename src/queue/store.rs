@@ -56,6 +56,9 @@ const MIGRATIONS: &[&str] = &[
         read_at TEXT NOT NULL,
         PRIMARY KEY (fn_serial, number)
     ) WITHOUT ROWID;",
+    // A person checked a `needs_attention` job (the page's «Проверено»): recorded, the
+    // job itself stays as it was.
+    "ALTER TABLE jobs ADD COLUMN acknowledged_at TEXT;",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +70,13 @@ pub enum StoreError {
     NotFound,
     #[error("job is not queued")]
     NotCancellable(Box<Job>),
+    /// A Z-report is already waiting or printing for the device: a second one would
+    /// close the next shift too.
+    #[error("a shift close is already queued")]
+    CloseAlreadyQueued(Box<Job>),
+    /// Only a `needs_attention` job can be marked as checked.
+    #[error("job does not need attention")]
+    NotAcknowledgeable(Box<Job>),
     #[error("database: {0}")]
     Db(String),
 }
@@ -94,7 +104,7 @@ fn now() -> String {
 }
 
 const COLUMNS: &str = "id, device, idem_key, kind, body, status, attempts, fn_before, result, error, copy_pending, created_at, updated_at,
-    fn_serial, close_sent, operation, total, cash_before";
+    fn_serial, close_sent, operation, total, cash_before, acknowledged_at";
 
 fn row_to_job(r: &rusqlite::Row) -> rusqlite::Result<Job> {
     let body: String = r.get(4)?;
@@ -120,6 +130,7 @@ fn row_to_job(r: &rusqlite::Row) -> rusqlite::Result<Job> {
         operation: r.get::<_, Option<String>>(15)?.and_then(|o| serde_json::from_value(serde_json::Value::String(o)).ok()),
         total: r.get::<_, Option<i64>>(16)?.map(Money),
         cash_before: r.get::<_, Option<i64>>(17)?.map(Money),
+        acknowledged_at: r.get(18)?,
     })
 }
 
@@ -135,6 +146,20 @@ fn submit_in(tx: &rusqlite::Transaction, device: &str, key: &str, request: &JobR
     if let Some(job) = existing {
         let same = serde_json::from_value::<JobRequest>(job.request.clone()).ok().as_ref() == Some(request);
         return if same { Ok((job, false)) } else { Err(StoreError::Conflict(Box::new(job))) };
+    }
+    // One Z-report per intent: while one waits or prints, another key cannot queue a
+    // second (it would close the shift the first one's successors open).
+    if matches!(request, JobRequest::CloseShift) {
+        let queued = tx
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM jobs WHERE device = ?1 AND kind = 'close_shift' AND status IN ('queued', 'in_flight') LIMIT 1"),
+                params![device],
+                row_to_job,
+            )
+            .optional()?;
+        if let Some(job) = queued {
+            return Err(StoreError::CloseAlreadyQueued(Box::new(job)));
+        }
     }
     let t = now();
     let (operation, total, payments) = match request {
@@ -444,6 +469,27 @@ impl Store {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
+    /// Marks a `needs_attention` job as checked by a person (once; again is a no-op).
+    pub fn acknowledge(&self, id: i64) -> StoreResult<Job> {
+        let conn = self.lock();
+        let n = conn.execute(
+            "UPDATE jobs SET acknowledged_at = ?2 WHERE id = ?1 AND status = 'needs_attention' AND acknowledged_at IS NULL",
+            params![id, now()],
+        )?;
+        let job = conn
+            .query_row(&format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"), params![id], row_to_job)
+            .optional()?
+            .ok_or(StoreError::NotFound)?;
+        if job.status != JobStatus::NeedsAttention {
+            return Err(StoreError::NotAcknowledgeable(Box::new(job)));
+        }
+        drop(conn);
+        if n == 1 {
+            self.changed(id);
+        }
+        Ok(job)
+    }
+
     /// Cancels a job that has not started.
     pub fn cancel(&self, id: i64) -> StoreResult<Job> {
         let conn = self.lock();
@@ -518,6 +564,35 @@ mod tests {
         let (j, _) = s.submit("k1", "r-1", &JobRequest::Receipt { receipt }).unwrap();
         assert_eq!(j.operation, Some(kkm_core::Operation::Sale));
         assert_eq!(j.total, Some(Money(150_000)));
+    }
+
+    #[test]
+    fn a_second_z_report_waits_for_the_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("q.sqlite")).unwrap();
+        let (z, _) = s.submit("k1", "z-1", &JobRequest::CloseShift).unwrap();
+        assert!(matches!(s.submit("k1", "z-2", &JobRequest::CloseShift), Err(StoreError::CloseAlreadyQueued(j)) if j.id == z.id));
+        assert_eq!(s.submit("k1", "z-1", &JobRequest::CloseShift).unwrap().0.id, z.id, "the same key is the same job");
+        assert!(s.submit("k2", "z-2", &JobRequest::CloseShift).unwrap().1, "another device is another shift");
+        assert!(s.claim(z.id).unwrap());
+        assert!(matches!(s.submit("k1", "z-2", &JobRequest::CloseShift), Err(StoreError::CloseAlreadyQueued(_))));
+        s.finish(z.id, JobStatus::Done, None, None, false).unwrap();
+        assert!(s.submit("k1", "z-2", &JobRequest::CloseShift).unwrap().1, "after the first one, the next shift may close");
+    }
+
+    #[test]
+    fn only_needs_attention_can_be_acknowledged() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("q.sqlite")).unwrap();
+        let (a, _) = s.submit("k1", "key-1", &JobRequest::XReport).unwrap();
+        assert!(matches!(s.acknowledge(a.id), Err(StoreError::NotAcknowledgeable(_))));
+        assert!(matches!(s.acknowledge(a.id + 100), Err(StoreError::NotFound)));
+        assert!(s.claim(a.id).unwrap());
+        s.finish(a.id, JobStatus::NeedsAttention, None, None, false).unwrap();
+        let first = s.acknowledge(a.id).unwrap();
+        let at = first.acknowledged_at.clone().expect("recorded");
+        assert_eq!(first.status, JobStatus::NeedsAttention, "the job itself stays as it was");
+        assert_eq!(s.acknowledge(a.id).unwrap().acknowledged_at, Some(at), "a second mark keeps the first time");
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The agent + emulator rig shared by the daemon tests: both as separate processes.
 #![allow(dead_code)]
 
+pub mod browser;
+
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
@@ -10,7 +12,8 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_kkm-agent");
 
-struct Proc(Child);
+/// A child process killed when dropped.
+pub struct Proc(pub Child);
 
 impl Drop for Proc {
     fn drop(&mut self) {
@@ -20,7 +23,7 @@ impl Drop for Proc {
 }
 
 /// Starts a child and returns it with the values of the `prefix`ed lines it prints.
-fn spawn_reading(cmd: &mut Command, prefixes: &[&str]) -> (Proc, Vec<String>) {
+pub fn spawn_reading(cmd: &mut Command, prefixes: &[&str]) -> (Proc, Vec<String>) {
     let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("spawn");
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
@@ -46,8 +49,17 @@ fn spawn_reading(cmd: &mut Command, prefixes: &[&str]) -> (Proc, Vec<String>) {
     (Proc(child), values)
 }
 
+/// `kkm-agent emulate ARGS --ephemeral --quiet` and the values of the lines it prints
+/// that start with `prefixes` (e.g. `"port: "`, `"control: "`).
+pub fn emulate(args: &[&str], prefixes: &[&str]) -> (Proc, Vec<String>) {
+    spawn_reading(Command::new(BIN).arg("emulate").args(args).args(["--ephemeral", "--quiet"]), prefixes)
+}
+
 pub struct Rig {
-    _emu: Proc,
+    emu: Option<Proc>,
+    /// How the emulator was started, to start it again on the same port and ФН state.
+    emu_args: Vec<String>,
+    port: String,
     agent: Option<Proc>,
     pub control: String,
     pub base: String,
@@ -82,6 +94,7 @@ impl Rig {
         if let Some(p) = protocol {
             cmd.args(["--protocol", p]);
         }
+        let emu_args: Vec<String> = cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
         let (emu, v) = spawn_reading(&mut cmd, &["port: ", "control: "]);
         let config = dir.path().join("config.toml");
         let protocol_line = match protocol {
@@ -98,7 +111,9 @@ impl Rig {
         )
         .unwrap();
         let mut rig = Rig {
-            _emu: emu,
+            emu: Some(emu),
+            emu_args,
+            port: v[0].clone(),
             agent: None,
             control: v[1].clone(),
             base: String::new(),
@@ -133,6 +148,23 @@ impl Rig {
             std::thread::sleep(Duration::from_millis(50));
         }
         None
+    }
+
+    /// The register switched off: its emulator process is killed (its ФН state is on disk).
+    pub fn kill_emulator(&mut self) {
+        self.emu = None;
+    }
+
+    /// The register back on: the emulator again, on the same port, control port and state.
+    pub fn restart_emulator(&mut self) {
+        let mut args = self.emu_args.clone();
+        for (flag, value) in [("--listen", self.port.clone()), ("--control", self.control.clone())] {
+            if let Some(i) = args.iter().position(|a| a == flag) {
+                args[i + 1] = value;
+            }
+        }
+        let (emu, _) = spawn_reading(Command::new(BIN).args(&args), &["port: "]);
+        self.emu = Some(emu);
     }
 
     pub fn kill_agent(&mut self) {
@@ -230,6 +262,21 @@ impl Rig {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
+}
+
+/// Posts a receipt slowly and kills the agent while it is open on the device.
+pub async fn kill_mid_receipt(rig: &mut Rig, key: &str, total: i64) -> i64 {
+    rig.ctl("fault delay=300");
+    let (_, job) = rig.post("/api/v1/receipts", Some(key), Some(&receipt(total))).await;
+    let started = Instant::now();
+    while rig.emu_state()["receipt_open"] != true {
+        assert!(started.elapsed() < Duration::from_secs(90), "the receipt never opened");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    rig.kill_agent();
+    rig.ctl("faults clear");
+    rig.ctl("fault delay=0");
+    job["id"].as_i64().unwrap()
 }
 
 pub fn receipt(total_kopecks: i64) -> Value {

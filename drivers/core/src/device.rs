@@ -57,6 +57,17 @@ pub enum ShiftState {
     Expired,
 }
 
+impl ShiftState {
+    /// As a cashier says it: «Смена: закрыта».
+    pub fn name_ru(self) -> &'static str {
+        match self {
+            ShiftState::Closed => "закрыта",
+            ShiftState::Open => "открыта",
+            ShiftState::Expired => "открыта больше 24 часов",
+        }
+    }
+}
+
 /// A live snapshot of the device, cheap enough to poll.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceStatus {
@@ -152,6 +163,22 @@ pub enum DocumentKind {
     FnClose,
     CalculationReport,
     Other,
+}
+
+impl DocumentKind {
+    /// The document's name as the ФФД calls it, for people.
+    pub fn name_ru(self) -> &'static str {
+        match self {
+            DocumentKind::Registration => "отчёт о регистрации",
+            DocumentKind::ShiftOpen => "отчёт об открытии смены",
+            DocumentKind::Receipt => "кассовый чек",
+            DocumentKind::Correction => "чек коррекции",
+            DocumentKind::ShiftClose => "отчёт о закрытии смены",
+            DocumentKind::FnClose => "отчёт о закрытии ФН",
+            DocumentKind::CalculationReport => "отчёт о текущем состоянии расчётов",
+            DocumentKind::Other => "другой документ",
+        }
+    }
 }
 
 /// A fiscal document read back from the ФН by its number.
