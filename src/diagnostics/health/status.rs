@@ -66,7 +66,7 @@ pub(super) fn clock_findings(st: &DeviceStatus, zone: DeviceZone, now: OffsetDat
     let drift = st.clock.assume_offset(zone.0) - now;
     if drift.abs() < DRIFT_WARN {
         out.push(finding("clock.ok", Severity::Ok,
-            format!("Часы ККТ идут верно (часовой пояс ККТ {})", zone.label()),
+            format!("Часы ККТ идут верно (часовой пояс ККТ {})", zone.offset_text()),
             "The device clock agrees with the PC's".into(), ""));
         return;
     }
@@ -98,7 +98,7 @@ pub(super) fn clock_findings(st: &DeviceStatus, zone: DeviceZone, now: OffsetDat
     out.push(Finding {
         code: "clock.drift",
         severity: if drift.abs() >= DRIFT_ERROR { Severity::Critical } else { Severity::Warning },
-        title_ru: format!("Часы ККТ {way} {} относительно компьютера (часовой пояс ККТ {})", span_ru(drift), zone.label()),
+        title_ru: format!("Часы ККТ {way} {} относительно компьютера (часовой пояс ККТ {})", span_ru(drift), zone.offset_text()),
         title_en: format!("The device clock is {} {} the PC's", span_en(drift), if drift.is_positive() { "ahead of" } else { "behind" }),
         action_ru: action,
     });
