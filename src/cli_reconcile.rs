@@ -5,7 +5,6 @@ use crate::cli::CliError;
 use crate::reconcile::input::{operations_from_csv, ProgramInput, ProgramOperation};
 use kkm_core::Money;
 use std::path::PathBuf;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[derive(clap::Args, Debug)]
 pub struct ReconcileArgs {
@@ -179,47 +178,13 @@ fn unreachable(url: &str, e: impl std::fmt::Display) -> CliError {
     )
 }
 
-/// A minimal HTTP/1.1 POST to the local daemon (loopback only, `Connection: close`).
+/// A POST to the local daemon (a reconciliation may read a whole shift: up to 240 s).
 async fn post(url: &str, path: &str, token: &str, body: &str) -> Result<(u16, String), CliError> {
     let hostport = url.trim_end_matches('/').strip_prefix("http://").ok_or_else(|| {
         CliError::new("cli.url_invalid", "Адрес агента должен начинаться с http://", "The agent URL must start with http://", "")
     })?;
-    let io = async {
-        let mut sock = tokio::net::TcpStream::connect(hostport).await?;
-        let req = format!(
-            "POST {path} HTTP/1.1\r\nHost: {hostport}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        sock.write_all(req.as_bytes()).await?;
-        let mut raw = Vec::new();
-        sock.read_to_end(&mut raw).await?;
-        Ok::<_, std::io::Error>(raw)
-    };
-    let raw = tokio::time::timeout(std::time::Duration::from_secs(240), io)
+    let (status, payload) = crate::agent_client::exchange(hostport, "POST", path, token, Some(body), std::time::Duration::from_secs(240), 64 << 20)
         .await
-        .map_err(|_| unreachable(url, "timeout"))?
         .map_err(|e| unreachable(url, e))?;
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| unreachable(url, "malformed answer"))?;
-    let head = String::from_utf8_lossy(&raw[..split]).to_string();
-    let mut payload = raw[split + 4..].to_vec();
-    let status: u16 = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| unreachable(url, "malformed status"))?;
-    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-        payload = dechunk(&payload);
-    }
     Ok((status, String::from_utf8_lossy(&payload).into_owned()))
-}
-
-fn dechunk(mut data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let Some(eol) = data.windows(2).position(|w| w == b"\r\n") else { break };
-        let size = usize::from_str_radix(String::from_utf8_lossy(&data[..eol]).split(';').next().unwrap_or("").trim(), 16).unwrap_or(0);
-        data = &data[eol + 2..];
-        if size == 0 || data.len() < size {
-            break;
-        }
-        out.extend_from_slice(&data[..size]);
-        data = data.get(size + 2..).unwrap_or(&[]);
-    }
-    out
 }

@@ -13,7 +13,6 @@ use kkm_core::port::PortSpec;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// One finding as the daemon serialises it (`diagnostics::health::Finding`).
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
@@ -186,28 +185,12 @@ fn data_dirs(config: &crate::config::Config) -> Vec<PathBuf> {
     v
 }
 
-/// A minimal HTTP/1.0 GET to the local daemon: the answer ends when the connection does.
+/// A GET to the local daemon. A refresh waits for a job on the wire to finish, then for
+/// the reads: up to 90 s.
 async fn get(url: &str, path: &str, token: &str) -> std::io::Result<(u16, String)> {
     let hostport = url.trim_end_matches('/').strip_prefix("http://").unwrap_or(url);
-    let io = async {
-        let mut sock = tokio::time::timeout(Duration::from_secs(3), tokio::net::TcpStream::connect(hostport))
-            .await
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??;
-        let req = format!("GET {path} HTTP/1.0\r\nHost: {hostport}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n");
-        sock.write_all(req.as_bytes()).await?;
-        let mut raw = Vec::new();
-        sock.take(16 << 20).read_to_end(&mut raw).await?;
-        Ok::<_, std::io::Error>(raw)
-    };
-    // A refresh waits for a job on the wire to finish, then for the reads.
-    let raw = tokio::time::timeout(Duration::from_secs(90), io)
-        .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "the agent did not answer in time"))??;
-    let bad = || std::io::Error::new(std::io::ErrorKind::InvalidData, "malformed answer");
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(bad)?;
-    let head = String::from_utf8_lossy(&raw[..split]);
-    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(bad)?;
-    Ok((status, String::from_utf8_lossy(&raw[split + 4..]).into_owned()))
+    let (status, body) = crate::agent_client::exchange(hostport, "GET", path, token, None, Duration::from_secs(90), 16 << 20).await?;
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
 }
 
 /// `device … check` through the daemon that holds `port`. `Ok(None)`: no daemon drives

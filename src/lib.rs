@@ -10,6 +10,7 @@
 //! * [`diagnostics`]: what a field engineer asks: protocol detection, identity checks.
 //! * [`reconcile`]: explains the difference between the X-report and the program.
 
+pub mod agent_client;
 pub mod api;
 pub mod cli;
 pub mod cli_decode;

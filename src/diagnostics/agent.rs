@@ -10,7 +10,6 @@ use super::health::{Finding, Severity};
 use serde::Serialize;
 use serde_json::Value;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// How long one request to the local agent may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
@@ -230,39 +229,10 @@ pub fn daemon_health(diag: &Value) -> Vec<Finding> {
     out
 }
 
-/// A minimal HTTP/1.1 GET to the local agent (`Connection: close`), JSON answer.
+/// A GET to the local agent, JSON answer (`null` when it is not JSON).
 async fn get(addr: &str, path: &str, token: &str) -> std::io::Result<(u16, Value)> {
-    let io = async {
-        let mut sock = tokio::net::TcpStream::connect(addr).await?;
-        let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n");
-        sock.write_all(req.as_bytes()).await?;
-        let mut raw = Vec::new();
-        sock.take(16 << 20).read_to_end(&mut raw).await?;
-        Ok::<_, std::io::Error>(raw)
-    };
-    let raw = tokio::time::timeout(REQUEST_TIMEOUT, io).await.map_err(|_| std::io::Error::other("timeout"))??;
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| std::io::Error::other("malformed answer"))?;
-    let head = String::from_utf8_lossy(&raw[..split]).to_string();
-    let status: u16 = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| std::io::Error::other("malformed status"))?;
-    let mut body = raw[split + 4..].to_vec();
-    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-        body = dechunk(&body);
-    }
+    let (status, body) = crate::agent_client::exchange(addr, "GET", path, token, None, REQUEST_TIMEOUT, 16 << 20).await?;
     Ok((status, serde_json::from_slice(&body).unwrap_or(Value::Null)))
-}
-
-fn dechunk(mut data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(eol) = data.windows(2).position(|w| w == b"\r\n") {
-        let size = usize::from_str_radix(String::from_utf8_lossy(&data[..eol]).split(';').next().unwrap_or("").trim(), 16).unwrap_or(0);
-        data = &data[eol + 2..];
-        if size == 0 || data.len() < size {
-            break;
-        }
-        out.extend_from_slice(&data[..size]);
-        data = data.get(size + 2..).unwrap_or(&[]);
-    }
-    out
 }
 
 #[cfg(test)]
