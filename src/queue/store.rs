@@ -262,10 +262,7 @@ impl Store {
     }
 
     pub fn get(&self, id: i64) -> StoreResult<Job> {
-        self.lock()
-            .query_row(&format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"), params![id], row_to_job)
-            .optional()?
-            .ok_or(StoreError::NotFound)
+        job_by_id(&self.lock(), id)
     }
 
     pub fn list(&self, f: &JobFilter) -> StoreResult<Vec<Job>> {
@@ -476,10 +473,7 @@ impl Store {
             "UPDATE jobs SET acknowledged_at = ?2 WHERE id = ?1 AND status = 'needs_attention' AND acknowledged_at IS NULL",
             params![id, now()],
         )?;
-        let job = conn
-            .query_row(&format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"), params![id], row_to_job)
-            .optional()?
-            .ok_or(StoreError::NotFound)?;
+        let job = job_by_id(&conn, id)?;
         if job.status != JobStatus::NeedsAttention {
             return Err(StoreError::NotAcknowledgeable(Box::new(job)));
         }
@@ -497,10 +491,7 @@ impl Store {
             "UPDATE jobs SET status = 'cancelled', updated_at = ?2 WHERE id = ?1 AND status = 'queued'",
             params![id, now()],
         )?;
-        let job = conn
-            .query_row(&format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"), params![id], row_to_job)
-            .optional()?
-            .ok_or(StoreError::NotFound)?;
+        let job = job_by_id(&conn, id)?;
         if n == 0 {
             return Err(StoreError::NotCancellable(Box::new(job)));
         }
@@ -508,6 +499,13 @@ impl Store {
         self.changed(id);
         Ok(job)
     }
+}
+
+/// One job read back by id, or `NotFound`.
+fn job_by_id(conn: &Connection, id: i64) -> StoreResult<Job> {
+    conn.query_row(&format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"), params![id], row_to_job)
+        .optional()?
+        .ok_or(StoreError::NotFound)
 }
 
 #[cfg(test)]
