@@ -263,6 +263,20 @@ impl Worker {
         self.handle.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Waits up to `wait` for new work, shutdown or an API request, and serves the
+    /// request if one came.
+    async fn pause(&mut self, wait: Duration, shutdown: &mut watch::Receiver<bool>) {
+        let request = tokio::select! {
+            _ = self.handle.notify.notified() => None,
+            r = self.requests.recv() => r,
+            _ = tokio::time::sleep(wait) => None,
+            _ = shutdown.changed() => None,
+        };
+        if let Some(r) = request {
+            self.serve(r).await;
+        }
+    }
+
     async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
         let mut backoff = Duration::from_millis(200);
         loop {
@@ -304,15 +318,7 @@ impl Worker {
                     backoff
                 }
             };
-            let request = tokio::select! {
-                _ = self.handle.notify.notified() => None,
-                r = self.requests.recv() => r,
-                _ = tokio::time::sleep(wait) => None,
-                _ = shutdown.changed() => None,
-            };
-            if let Some(r) = request {
-                self.serve(r).await;
-            }
+            self.pause(wait, &mut shutdown).await;
         }
         self.driver.disconnect().await;
         tracing::info!(device = %self.device, "worker stopped");

@@ -13,7 +13,7 @@
 //! программой» and prints once the port is free. The periodic health check then only
 //! runs when the port can be opened, and closes it again at once.
 
-use super::{DeviceRequest, Worker};
+use super::Worker;
 use crate::diagnostics::health::{self, Finding};
 use crate::queue::job::JobError;
 use serde::Serialize;
@@ -198,15 +198,7 @@ impl Worker {
         }
         let until_health = self.upkeep.health_due.map(|t| t.saturating_duration_since(Instant::now()));
         let wait = until_health.map_or(Duration::from_secs(2), |d| d.min(Duration::from_secs(2)));
-        let request: Option<DeviceRequest> = tokio::select! {
-            _ = self.handle.notify.notified() => None,
-            r = self.requests.recv() => r,
-            _ = tokio::time::sleep(wait) => None,
-            _ = shutdown.changed() => None,
-        };
-        if let Some(r) = request {
-            self.serve(r).await;
-        }
+        self.pause(wait, shutdown).await;
         true
     }
 
