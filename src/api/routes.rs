@@ -223,6 +223,9 @@ pub async fn get_job(State(s): State<AppState>, Path(id): Path<i64>, Query(q): Q
         if job.status.is_final() || tokio::time::Instant::now() >= deadline {
             return Ok(Json(job));
         }
+        // A waiter holds nothing while it sleeps (the job, with its receipt, is read
+        // again on wake): a thousand waiters must not keep a thousand receipts.
+        drop(job);
         loop {
             tokio::select! {
                 changed = changes.recv() => match changed {
