@@ -100,6 +100,8 @@ async fn act(driver: &mut DriverBox, a: &DeviceArgs) -> Result<(), CliError> {
                 println!("РНМ:      {}", id.rnm);
                 println!("ИНН:      {}", id.inn);
                 println!("ФН:       {}", id.fn_serial);
+                println!("ФФД:      {}", diagnostics::report::ffd_ru(&id));
+                println!("СНО:      {}", diagnostics::report::tax_systems_ru(&id));
                 println!("Последний ФД: {}", fs.last_document_number);
             }
         }

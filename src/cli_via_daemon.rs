@@ -49,6 +49,9 @@ impl RemoteFinding {
 pub struct RemoteHealth {
     pub checked_at: String,
     pub findings: Vec<RemoteFinding>,
+    /// ФФД version and tax systems, passed through as the daemon gives them.
+    #[serde(default)]
+    pub registration: Option<serde_json::Value>,
 }
 
 /// A queue's reason to wait, or an error, as the daemon gives it.

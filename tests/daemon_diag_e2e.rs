@@ -105,6 +105,53 @@ async fn periodic_paper_out(model: &str) {
     }
 }
 
+/// `GET /api/v1/diagnostics` carries the ФФД version and tax systems the register
+/// reports (`health.registration`), re-read after the unit is re-registered; ATOL has no
+/// confirmed read and says `null`, never a guess.
+#[tokio::test]
+async fn diagnostics_show_the_registration_azur() {
+    diagnostics_registration("azur-01f").await;
+}
+
+#[tokio::test]
+async fn diagnostics_show_the_registration_neva_umka() {
+    diagnostics_registration("neva-01-f").await;
+}
+
+#[tokio::test]
+async fn diagnostics_show_the_registration_neva_atol_as_unknown() {
+    diagnostics_registration("neva-01-f@atol").await;
+}
+
+async fn diagnostics_registration(model: &str) {
+    let rig = Rig::start_model(model, true).await;
+    let (status, d) = rig.get("/api/v1/diagnostics?refresh=true").await;
+    assert_eq!(status, 200, "{d}");
+    let h = &d["devices"][0]["health"];
+    let atol = model.ends_with("@atol");
+    let want = |ffd: &str, tax: &str| {
+        if atol {
+            serde_json::json!({"ffd_version": null, "tax_systems": null})
+        } else {
+            serde_json::json!({"ffd_version": ffd, "tax_systems": [tax]})
+        }
+    };
+    assert_eq!(h["registration"], want("1.2", "usn_income"), "{h}");
+    assert_eq!(finding(h, "registration.ffd")["severity"], "info");
+    rig.ctl("ffd 1.05");
+    rig.ctl("tax-systems osn");
+    let (_, d) = rig.get("/api/v1/diagnostics?refresh=true").await;
+    let h = &d["devices"][0]["health"];
+    assert_eq!(h["registration"], want("1.05", "osn"), "{h}");
+    if atol {
+        assert!(finding(h, "registration.tax_systems")["title_ru"].as_str().unwrap().contains("неизвестно"), "{h}");
+    } else {
+        let w = finding(h, "registration.default_tax_system_not_registered");
+        assert_eq!(w["severity"], "warning", "{w}");
+        assert!(w["title_ru"].as_str().unwrap().contains("«ОСН»"), "{w}");
+    }
+}
+
 #[tokio::test]
 async fn diagnostics_answers_with_the_documented_shape_and_a_fresh_check() {
     let rig = Rig::start(true).await;

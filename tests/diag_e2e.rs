@@ -83,6 +83,9 @@ async fn finds_the_configured_tcp_register_and_reports_its_identity() {
         assert!(!id[key].as_str().unwrap_or("").is_empty(), "{key} missing: {id:#}");
     }
     assert!(findings(&v).iter().any(|f| f["code"] == "identity.rnm_ok"), "the health rules ran");
+    // The registration, read over FF09 and FF0E: the emulator's default ФФД 1.2, УСН доход.
+    assert_eq!((id["ffd_version"].as_str(), &id["tax_systems"]), (Some("1.2"), &serde_json::json!(["usn_income"])), "{id:#}");
+    assert!(findings(&v).iter().any(|f| f["code"] == "registration.ffd" && f["severity"] == "info"));
     assert_eq!(v["agent"]["running"], false);
     assert_exit_follows_findings(code, &v);
     // A healthy register and an agent that is simply not running: nothing is an error.

@@ -244,6 +244,60 @@ fn ofd_host_unreachable(kind: Kind) {
     }
 }
 
+/// The ФФД version and tax systems the register was registered with: read from the
+/// emulator over its real protocol (Shtrih FF09 + FF0E, УМКА `cashboxStatus`), shown
+/// in `check --json` (facts and info findings) and in the text; ATOL has no confirmed
+/// read and says «неизвестно». Re-registered (control lines) with ОСН only, the unit
+/// refuses receipts sent without a tax system (the API's default is УСН доход): a warning.
+fn registration_ffd_and_tax_systems(kind: Kind) {
+    let emu = emulator(kind);
+    let c = run_check(kind, &emu.port, "UTC", &[]);
+    let v: Value = serde_json::from_str(&c.raw).unwrap();
+    let id = &v["facts"]["identity"];
+    let title = |c: &Check, code: &str| -> String {
+        let f = c.findings.iter().find(|f| f["code"] == code).unwrap_or_else(|| panic!("no {code} in {}", c.raw));
+        assert_eq!(f["severity"], "info", "{f}");
+        f["title_ru"].as_str().unwrap().to_string()
+    };
+    if kind == Kind::NevaAtol {
+        assert!(id["ffd_version"].is_null() && id["tax_systems"].is_null(), "{id}");
+        assert!(title(&c, "registration.ffd").contains("неизвестно"));
+        assert!(title(&c, "registration.tax_systems").contains("неизвестно"));
+    } else {
+        assert_eq!((id["ffd_version"].as_str(), &id["tax_systems"]), (Some("1.2"), &serde_json::json!(["usn_income"])), "{id}");
+        assert!(title(&c, "registration.ffd").ends_with(": 1.2"));
+        assert!(title(&c, "registration.tax_systems").ends_with(": УСН доход"));
+    }
+    assert!(!c.codes().contains(&"registration.default_tax_system_not_registered"), "{}", c.raw);
+    assert_eq!(c.code, 0, "{}", c.raw);
+
+    emu.ctl("ffd 1.05");
+    emu.ctl("tax-systems osn");
+    let c = run_check(kind, &emu.port, "UTC", &[]);
+    let v: Value = serde_json::from_str(&c.raw).unwrap();
+    let id = &v["facts"]["identity"];
+    let (code, text, _) = emu.device("UTC", &["check"]);
+    if kind == Kind::NevaAtol {
+        assert!(id["ffd_version"].is_null(), "not read, so not guessed: {id}");
+        assert!(!c.codes().contains(&"registration.default_tax_system_not_registered"));
+        assert!(text.contains("Версия ФФД: неизвестно"), "{text}");
+    } else {
+        assert_eq!((id["ffd_version"].as_str(), &id["tax_systems"]), (Some("1.05"), &serde_json::json!(["osn"])), "{id}");
+        let w = c.expect("registration.default_tax_system_not_registered", "warning");
+        let t = w["title_ru"].as_str().unwrap();
+        assert!(t.contains("«ОСН»") && t.contains("«УСН доход»") && t.contains("отклонит"), "{t}");
+        assert!(w["action_ru"].as_str().unwrap().starts_with("Что делать"), "{w}");
+        assert!(text.contains("[сведения] Версия ФФД, с которой зарегистрирована касса: 1.05"), "{text}");
+        assert!(text.contains("[сведения] Системы налогообложения при регистрации: ОСН"), "{text}");
+        assert!(text.contains("[внимание] Касса зарегистрирована с СНО «ОСН»"), "{text}");
+    }
+    assert_eq!((c.code, code), (0, 0), "a warning does not fail the check: {}", c.raw);
+    // `device … info` prints them too.
+    let (_, info, _) = emu.device("UTC", &["info"]);
+    let want = if kind == Kind::NevaAtol { "ФФД:      неизвестно" } else { "ФФД:      1.05" };
+    assert!(info.contains(want), "{info}");
+}
+
 macro_rules! per_model {
     ($($name:ident),* $(,)?) => {
         mod azur { use super::*; $( #[test] fn $name() { super::$name(Kind::Azur) } )* }
@@ -263,4 +317,5 @@ per_model!(
     no_paper,
     nothing_on_the_port,
     ofd_host_unreachable,
+    registration_ffd_and_tax_systems,
 );

@@ -27,6 +27,7 @@ use utoipa::OpenApi;
         crate::reconcile::Cause, crate::reconcile::Category, crate::reconcile::DocumentRef, crate::reconcile::Figures,
         crate::reconcile::DocumentStats, super::diagnostics::Diagnostics, super::diagnostics::DeviceDiagnostics,
         crate::queue::worker::Health, crate::queue::worker::HealthFinding, crate::queue::worker::HealthSeverity,
+        crate::queue::worker::HealthRegistration,
         crate::queue::worker::TimedError
     )),
     modifiers(&Bearer)

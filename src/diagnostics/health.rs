@@ -10,6 +10,7 @@
 mod fiscal;
 mod identity;
 pub mod ofd_net;
+mod registration;
 pub mod span;
 mod status;
 pub mod zone;
@@ -222,6 +223,7 @@ pub fn evaluate(f: &Facts, now: OffsetDateTime) -> Vec<Finding> {
     let local = PrimitiveDateTime::new(local.date(), local.time());
     if let Some(id) = &f.identity {
         identity::findings(id, f.sticker_serial.as_deref(), &mut out);
+        registration::findings(id, &mut out);
     }
     if let Some(fs) = &f.fn_status {
         fiscal::fn_findings(fs, local, &mut out);

@@ -103,6 +103,8 @@ pub fn text(r: &DiagReport) -> String {
                 let _ = writeln!(out, "    ИНН:       {}", id.inn);
                 let _ = writeln!(out, "    РНМ:       {}", id.rnm);
                 let _ = writeln!(out, "    ФН:        {}", id.fn_serial);
+                let _ = writeln!(out, "    ФФД:       {}", ffd_ru(id));
+                let _ = writeln!(out, "    СНО:       {}", tax_systems_ru(id));
             }
             for f in &h.findings {
                 line(&mut out, f);
@@ -125,6 +127,16 @@ pub fn text(r: &DiagReport) -> String {
     let errors = r.errors();
     let _ = writeln!(out, "{}", if errors == 0 { "Ошибок нет.".to_string() } else { format!("Ошибок: {errors}.") });
     out
+}
+
+/// The registration's ФФД version, «неизвестно» when the driver cannot read it.
+pub fn ffd_ru(id: &kkm_core::DeviceIdentity) -> String {
+    id.ffd_version.map_or_else(|| "неизвестно".to_string(), |v| v.to_string())
+}
+
+/// The registered tax systems, «неизвестно» when the driver cannot read them.
+pub fn tax_systems_ru(id: &kkm_core::DeviceIdentity) -> String {
+    id.tax_systems.map_or_else(|| "неизвестно".to_string(), |t| t.names_ru())
 }
 
 fn state_ru(state: &str) -> &'static str {

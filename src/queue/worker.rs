@@ -35,7 +35,7 @@ use kkm_core::{FiscalDocument, ShiftTotals};
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 
 mod upkeep;
-pub use upkeep::{Health, HealthFinding, HealthSeverity, TimedError, LINK_ERRORS_KEPT};
+pub use upkeep::{Health, HealthFinding, HealthRegistration, HealthSeverity, TimedError, LINK_ERRORS_KEPT};
 
 /// What the API shows about a device.
 #[derive(Debug, Clone, Default, Serialize)]

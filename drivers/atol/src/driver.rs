@@ -328,6 +328,10 @@ impl FiscalDriver for AtolDriver {
             rnm,
             inn,
             fn_serial: Cursor::new(&fns, "fn serial").ascii(16)?,
+            // No independent source gives an ATOL 3.x wire read of tags 1209 and 1062
+            // (protocol-specs/atol.md «Registration parameters»): not read.
+            ffd_version: None,
+            tax_systems: None,
         })
     }
 

@@ -1,7 +1,7 @@
 //! What a register reports about itself, in protocol-neutral terms.
 
 use crate::money::Money;
-use crate::receipt::{Operation, PaymentType};
+use crate::receipt::{Operation, PaymentType, TaxSystem};
 use serde::{Deserialize, Serialize};
 use time::PrimitiveDateTime;
 
@@ -45,6 +45,139 @@ pub struct DeviceIdentity {
     pub inn: String,
     /// Номер ФН, 16 digits.
     pub fn_serial: String,
+    /// The ФФД version the register is registered with; `None` when the driver cannot
+    /// read it (shown as «неизвестно», never guessed).
+    #[serde(default)]
+    pub ffd_version: Option<FfdVersion>,
+    /// The tax systems (СНО) in the register's registration; `None` when the driver
+    /// cannot read them.
+    #[serde(default)]
+    pub tax_systems: Option<TaxSystems>,
+}
+
+/// Версия ФФД, as tag 1209 (and the ФН's tag 1190) codes it: 1 = 1.0, 2 = 1.05,
+/// 3 = 1.1, 4 = 1.2. Serialised as the version text, `"1.05"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum FfdVersion {
+    #[serde(rename = "1.0")]
+    V1_0,
+    #[serde(rename = "1.05")]
+    V1_05,
+    #[serde(rename = "1.1")]
+    V1_1,
+    #[serde(rename = "1.2")]
+    V1_2,
+}
+
+impl FfdVersion {
+    /// The tag-1209 code, or `None` for a code no ФФД defines (0: not reported).
+    pub fn from_code(code: i64) -> Option<FfdVersion> {
+        match code {
+            1 => Some(FfdVersion::V1_0),
+            2 => Some(FfdVersion::V1_05),
+            3 => Some(FfdVersion::V1_1),
+            4 => Some(FfdVersion::V1_2),
+            _ => None,
+        }
+    }
+    pub fn code(self) -> u8 {
+        match self {
+            FfdVersion::V1_0 => 1,
+            FfdVersion::V1_05 => 2,
+            FfdVersion::V1_1 => 3,
+            FfdVersion::V1_2 => 4,
+        }
+    }
+    /// The version as people write it: «1.05».
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FfdVersion::V1_0 => "1.0",
+            FfdVersion::V1_05 => "1.05",
+            FfdVersion::V1_1 => "1.1",
+            FfdVersion::V1_2 => "1.2",
+        }
+    }
+    /// Parses «1.05» (also «105», «1,05»).
+    pub fn parse(s: &str) -> Option<FfdVersion> {
+        match s.trim().replace(',', ".").as_str() {
+            "1.0" | "1" | "100" => Some(FfdVersion::V1_0),
+            "1.05" | "105" => Some(FfdVersion::V1_05),
+            "1.1" | "110" => Some(FfdVersion::V1_1),
+            "1.2" | "120" => Some(FfdVersion::V1_2),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for FfdVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The registered tax systems: the bit mask of tag 1062 «системы налогообложения»
+/// (bit 0 ОСН, 1 УСН доход, 2 УСН доход минус расход, 3 ЕНВД, 4 ЕСХН, 5 Патент; the
+/// receipt's tag 1055 uses the same bits, see [`TaxSystem::bit`]). ЕНВД has no
+/// [`TaxSystem`]: receipts cannot be sent with it, but an old registration may hold it.
+/// Serialised as a list of names: `["osn", "usn_income"]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct TaxSystems(pub u8);
+
+/// Each tag-1062 bit: its JSON name and its Russian short name.
+const TAX_BITS: [(u8, &str, &str); 6] = [
+    (0x01, "osn", "ОСН"),
+    (0x02, "usn_income", "УСН доход"),
+    (0x04, "usn_income_outcome", "УСН доход минус расход"),
+    (0x08, "envd", "ЕНВД"),
+    (0x10, "esn", "ЕСХН"),
+    (0x20, "patent", "Патент"),
+];
+
+impl TaxSystems {
+    pub fn contains(self, t: TaxSystem) -> bool {
+        self.0 & t.bit() != 0
+    }
+    /// JSON names of the set bits, in bit order (unknown high bits left out).
+    pub fn names(self) -> Vec<&'static str> {
+        TAX_BITS.iter().filter(|(b, _, _)| self.0 & b != 0).map(|(_, n, _)| *n).collect()
+    }
+    /// «ОСН, УСН доход»; «не указаны» for an empty mask.
+    pub fn names_ru(self) -> String {
+        let v: Vec<&str> = TAX_BITS.iter().filter(|(b, _, _)| self.0 & b != 0).map(|(_, _, r)| *r).collect();
+        if v.is_empty() {
+            "не указаны".to_string()
+        } else {
+            v.join(", ")
+        }
+    }
+    /// Parses a list like `osn,usn-income` (JSON names, `-` or `_`).
+    pub fn parse_list(s: &str) -> Option<TaxSystems> {
+        let mut mask = 0u8;
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let name = part.to_ascii_lowercase().replace('-', "_");
+            mask |= TAX_BITS.iter().find(|(_, n, _)| *n == name)?.0;
+        }
+        Some(TaxSystems(mask))
+    }
+}
+
+/// Russian short name of a receipt's tax system: «УСН доход».
+pub fn tax_system_name_ru(t: TaxSystem) -> &'static str {
+    TAX_BITS.iter().find(|(b, _, _)| *b == t.bit()).map_or("", |(_, _, r)| *r)
+}
+
+impl Serialize for TaxSystems {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.names())
+    }
+}
+
+impl<'de> Deserialize<'de> for TaxSystems {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Vec::<String>::deserialize(d)?;
+        TaxSystems::parse_list(&v.join(","))
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown tax system in {v:?}")))
+    }
 }
 
 /// Состояние смены.
@@ -312,5 +445,35 @@ pub mod opt_date {
         Option::<String>::deserialize(d)?
             .map(|s| Date::parse(&s, F).map_err(serde::de::Error::custom))
             .transpose()
+    }
+}
+
+#[cfg(test)]
+mod registration_tests {
+    use super::*;
+
+    #[test]
+    fn tax_systems_names_and_json() {
+        // Tag 1062 bits: 0 ОСН, 1 УСН доход, 2 УСН доход минус расход, 3 ЕНВД, 4 ЕСХН, 5 Патент.
+        let all = TaxSystems(63);
+        assert_eq!(all.names(), ["osn", "usn_income", "usn_income_outcome", "envd", "esn", "patent"]);
+        assert_eq!(TaxSystems(0x06).names_ru(), "УСН доход, УСН доход минус расход");
+        assert_eq!(TaxSystems(0).names_ru(), "не указаны");
+        assert!(TaxSystems(0x02).contains(TaxSystem::UsnIncome));
+        assert!(!TaxSystems(0x01).contains(TaxSystem::UsnIncome));
+        assert_eq!(serde_json::to_string(&TaxSystems(0x21)).unwrap(), r#"["osn","patent"]"#);
+        assert_eq!(serde_json::from_str::<TaxSystems>(r#"["osn","patent"]"#).unwrap(), TaxSystems(0x21));
+        assert_eq!(TaxSystems::parse_list("osn, usn-income"), Some(TaxSystems(0x03)));
+        assert_eq!(TaxSystems::parse_list("usn"), None);
+        assert_eq!(tax_system_name_ru(TaxSystem::UsnIncomeOutcome), "УСН доход минус расход");
+    }
+
+    #[test]
+    fn ffd_versions() {
+        assert_eq!(FfdVersion::from_code(2), Some(FfdVersion::V1_05));
+        assert_eq!(FfdVersion::from_code(0), None);
+        assert_eq!(serde_json::to_string(&FfdVersion::V1_2).unwrap(), r#""1.2""#);
+        assert_eq!(FfdVersion::parse("1,05"), Some(FfdVersion::V1_05));
+        assert_eq!(FfdVersion::V1_1.code(), 3);
     }
 }

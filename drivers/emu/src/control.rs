@@ -17,6 +17,8 @@
 //! | `fn replace SERIAL` | an engineer swaps the ФН: a new serial and a new archive |
 //! | `fn expire` | the ФН's life ended yesterday: it refuses new documents |
 //! | `rnm NNNNNNNNNNNNNNNN` | write another 16-digit РНМ (e.g. one whose check digits do not match) |
+//! | `ffd 1.05` | re-register with another ФФД version (1.0, 1.05, 1.1, 1.2) |
+//! | `tax-systems osn,usn-income` | re-register with other tax systems (`osn`, `usn-income`, `usn-income-outcome`, `envd`, `esn`, `patent`) |
 //! | `ofd address HOST:PORT` | the ОФД server in the unit's settings (Shtrih table 19) |
 //! | `fault SPEC` | inject a fault (see [`crate::faults`]) |
 //! | `faults clear` | drop all pending faults |
@@ -111,6 +113,16 @@ fn run(emu: &Emulator, line: &str) -> Result<String, String> {
             }
             emu.core().set_ofd_address(host, port)
         }
+        ("ffd", v) => {
+            let v = kkm_core::FfdVersion::parse(v).ok_or("ffd: expected 1.0, 1.05, 1.1 or 1.2")?;
+            emu.core().set_ffd(v.code())
+        }
+        ("tax-systems", list) => {
+            let mask = kkm_core::TaxSystems::parse_list(list)
+                .filter(|m| m.0 != 0)
+                .ok_or("tax-systems: expected a list like osn,usn-income (osn, usn-income, usn-income-outcome, envd, esn, patent)")?;
+            emu.core().set_tax_systems(mask.0)
+        }
         ("serial", "lost") => emu.core().set_serial_lost(true),
         ("serial", "ok") => emu.core().set_serial_lost(false),
         ("fault", spec) => emu.faults().inject(FaultSpec::parse(spec)?),
@@ -176,5 +188,12 @@ mod tests {
         assert_eq!(apply(&emu, "rnm 0000000001999999"), "ok");
         assert!(apply(&emu, "rnm 12").starts_with("error"));
         assert_eq!(apply(&emu, "fn expire"), "ok");
+        assert_eq!(apply(&emu, "ffd 1.05"), "ok");
+        assert_eq!(emu.core().identity().ffd_code, 2);
+        assert!(apply(&emu, "ffd 2.0").starts_with("error"));
+        assert_eq!(apply(&emu, "tax-systems osn,usn-income-outcome"), "ok");
+        assert_eq!(emu.core().identity().tax_systems, 0x05);
+        assert!(apply(&emu, "tax-systems usn").starts_with("error"));
+        assert!(apply(&emu, "tax-systems").starts_with("error"));
     }
 }

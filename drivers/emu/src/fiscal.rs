@@ -40,6 +40,20 @@ pub struct EmuIdentity {
     pub org_name: String,
     #[serde(with = "date_fmt")]
     pub fn_valid_until: Date,
+    /// The ФФД version of the registration (tag 1209 code: 2 = 1.05, 4 = 1.2).
+    #[serde(default = "default_ffd")]
+    pub ffd_code: u8,
+    /// The registered tax systems, the tag-1062 bit mask (0x02 = УСН доход).
+    #[serde(default = "default_tax_systems")]
+    pub tax_systems: u8,
+}
+
+fn default_ffd() -> u8 {
+    4
+}
+
+fn default_tax_systems() -> u8 {
+    kkm_core::TaxSystem::UsnIncome.bit()
 }
 
 impl EmuIdentity {
@@ -56,6 +70,8 @@ impl EmuIdentity {
             fn_serial: fn_serial.into(),
             org_name: "ИП Салон красоты".into(),
             fn_valid_until: today + Duration::days(470),
+            ffd_code: default_ffd(),
+            tax_systems: default_tax_systems(),
         }
     }
 
@@ -502,6 +518,18 @@ impl FiscalCore {
     /// not match its ЗН and ИНН.
     pub fn set_rnm(&mut self, rnm: &str) {
         self.state.identity.rnm = rnm.to_string();
+        self.commit();
+    }
+
+    /// Re-registers the unit with another ФФД version (`ffd 1.05`).
+    pub fn set_ffd(&mut self, code: u8) {
+        self.state.identity.ffd_code = code;
+        self.commit();
+    }
+
+    /// Re-registers the unit with other tax systems (`tax-systems osn,usn-income`).
+    pub fn set_tax_systems(&mut self, mask: u8) {
+        self.state.identity.tax_systems = mask;
         self.commit();
     }
 

@@ -28,6 +28,9 @@ pub const FN_SERIAL: u16 = 0xFF02;
 pub const FN_EXPIRY: u16 = 0xFF03;
 pub const FN_REGISTRATION_TOTALS: u16 = 0xFF09;
 pub const FN_FIND_DOCUMENT: u16 = 0xFF0A;
+/// [V117] «Запрос параметра открытия ФН»: one tag of a registration report (see
+/// [`crate::registration`]).
+pub const FN_REGISTRATION_TAG: u16 = 0xFF0E;
 /// [V117] "Запросить фискальный документ в TLV формате": admin pw, ФД (4) →
 /// document type (2), length (2).
 pub const FN_REQUEST_DOCUMENT_TLV: u16 = 0xFF3A;

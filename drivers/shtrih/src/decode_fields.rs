@@ -47,6 +47,7 @@ pub fn command_name(cmd: u16) -> Option<(&'static str, &'static str)> {
         FN_EXPIRY => ("запрос срока действия ФН", "FN expiry"),
         FN_REGISTRATION_TOTALS => ("итоги последней регистрации", "last registration totals"),
         FN_FIND_DOCUMENT => ("найти фискальный документ по номеру", "find fiscal document"),
+        FN_REGISTRATION_TAG => ("запрос параметра регистрации", "registration report tag"),
         FN_SEND_TLV => ("передать TLV-структуру", "send TLV"),
         FN_OFD_STATUS => ("статус информационного обмена с ОФД", "OFD exchange status"),
         FN_REQUEST_DOCUMENT_TLV => ("запросить документ в TLV", "request document TLV"),
@@ -107,6 +108,10 @@ fn request_fields(cmd: u16, r: &mut Reader, f: &mut DecodedFrame) -> Result<(), 
         }
         OPERATING_REGISTER => f.field("регистр", "register", r.u8()?.to_string()),
         FN_FIND_DOCUMENT | FN_REQUEST_DOCUMENT_TLV => f.field("номер ФД", "document number", r.u32()?.to_string()),
+        FN_REGISTRATION_TAG => {
+            f.field("номер отчёта о регистрации", "registration report", r.u8()?.to_string());
+            f.field("тег", "tag", r.u16()?.to_string());
+        }
         PRINT_STRING => {
             f.field("флаги", "flags", format!("{:02X}", r.u8()?));
             f.field("текст", "text", format!("«{}»", from_cp1251(r.rest())));
@@ -284,6 +289,11 @@ fn answer_fields(cmd: u16, data: &[u8], r: &mut Reader, f: &mut DecodedFrame) ->
                 f.field("осталось перерегистраций", "re-registrations left", r.u8()?.to_string());
                 f.field("сделано перерегистраций", "re-registrations done", r.u8()?.to_string());
             }
+        }
+        FN_REGISTRATION_TAG => {
+            f.field("тег", "tag", r.u16()?.to_string());
+            let len = r.u16()?;
+            f.field("значение", "value", hex(r.bytes(usize::from(len))?));
         }
         FN_REGISTRATION_TOTALS => {
             f.field("дата и время", "date-time", datetime(&read_fn_datetime(r)?));

@@ -16,6 +16,7 @@ use crate::codec::{self, from_cp1251, read_fn_datetime, Reader, ShtrihFields, Wr
 use crate::commands::*;
 use crate::errors::device_error;
 use crate::link::{Link, Timing};
+use crate::registration;
 use async_trait::async_trait;
 use kkm_core::error::{DriverError, DriverResult};
 use kkm_core::port::{self, PortSpec};
@@ -226,14 +227,17 @@ impl ShtrihDriver {
 }
 
 impl ShtrihDriver {
-    /// The РНМ from the last registration totals (FF09); if the unit refuses FF09, the
-    /// long serial command (0x0F, not in [V117]); if that is refused too, empty.
-    async fn registration_number(&mut self) -> DriverResult<String> {
+    /// The РНМ and the registered tax systems from the last registration totals (FF09,
+    /// see [`crate::registration`]); if the unit refuses FF09, the РНМ from the long
+    /// serial command (0x0F, not in [V117]) and no tax systems; if that is refused too,
+    /// an empty РНМ.
+    async fn registration_number(&mut self) -> DriverResult<(String, Option<TaxSystems>)> {
         match self.call(FN_REGISTRATION_TOTALS, self.admin().done()).await {
             Ok(d) => {
                 let mut r = Reader::new(&d, "registration totals");
                 r.bytes(5 + 12).map_err(proto)?;
-                return Ok(r.ascii(20).map_err(proto)?.trim().to_string());
+                let rnm = r.ascii(20).map_err(proto)?.trim().to_string();
+                return Ok((rnm, registration::tax_systems_of_ff09(&d)));
             }
             Err(DriverError::Device { raw, .. }) => tracing::debug!("FF09 refused ({raw:#04x}); trying 0x0F"),
             Err(e) => return Err(e),
@@ -243,11 +247,37 @@ impl ShtrihDriver {
                 let mut r = Reader::new(&ls, "long serial");
                 r.uint(7).map_err(proto)?;
                 let rnm = r.uint(7).map_err(proto)?;
-                Ok(if rnm == 0 { String::new() } else { format!("{rnm:016}") })
+                Ok((if rnm == 0 { String::new() } else { format!("{rnm:016}") }, None))
             }
-            Err(DriverError::Device { .. }) => Ok(String::new()),
+            Err(DriverError::Device { .. }) => Ok((String::new(), None)),
             Err(e) => Err(e),
         }
+    }
+
+    /// The ФФД version of the latest registration report (FF03 for the count, FF0E for
+    /// tag 1209; see [`crate::registration`]). `None` when the unit refuses or answers
+    /// in a layout we do not know; only a lost link is an error.
+    async fn registered_ffd(&mut self) -> DriverResult<Option<FfdVersion>> {
+        let done = match self.call(FN_EXPIRY, self.admin().done()).await {
+            Ok(e) => match e.get(4) {
+                Some(n) => *n,
+                None => return Ok(None),
+            },
+            Err(e) if e.is_link() => return Err(e),
+            Err(_) => return Ok(None),
+        };
+        let mut tries = vec![done.saturating_add(1), done];
+        tries.dedup();
+        for n in tries.into_iter().filter(|n| *n >= 1) {
+            let req = registration::ff0e_request(self.admin_password, n, registration::TAG_FFD_VERSION);
+            match self.call(FN_REGISTRATION_TAG, req).await {
+                Ok(a) => return Ok(registration::ffd_of_ff0e(&a)),
+                Err(e) if e.is_link() => return Err(e),
+                Err(DriverError::Device { .. }) => continue,
+                Err(_) => return Ok(None),
+            }
+        }
+        Ok(None)
     }
 }
 
@@ -391,7 +421,8 @@ impl FiscalDriver for ShtrihDriver {
         let status = FullStatus::parse(&full).map_err(proto)?;
         let fns = self.call(FN_SERIAL, self.admin().done()).await?;
         let fn_serial = Reader::new(&fns, "fn serial").ascii(16).map_err(proto)?;
-        let rnm = self.registration_number().await?;
+        let (rnm, tax_systems) = self.registration_number().await?;
+        let ffd_version = self.registered_ffd().await?;
         Ok(DeviceIdentity {
             protocol: Some(ProtocolFamily::Shtrih),
             model_id,
@@ -401,6 +432,8 @@ impl FiscalDriver for ShtrihDriver {
             rnm,
             inn: status.inn,
             fn_serial,
+            ffd_version,
+            tax_systems,
         })
     }
 

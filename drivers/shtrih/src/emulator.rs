@@ -77,7 +77,7 @@ pub fn classify(cmd: u16) -> Op {
         X_REPORT => Op::XReport,
         CASH_IN => Op::CashIn,
         CASH_OUT => Op::CashOut,
-        FN_REGISTRATION_TOTALS | FN_UNCONFIRMED_COUNT | SUBTOTAL | BEEP => Op::Query,
+        FN_REGISTRATION_TOTALS | FN_REGISTRATION_TAG | FN_UNCONFIRMED_COUNT | SUBTOTAL | BEEP => Op::Query,
         OPEN_RECEIPT => Op::ReceiptItem,
         FEED => Op::Print,
         FN_START_SHIFT_OPEN => Op::OpenShift,
@@ -414,6 +414,13 @@ impl ShtrihEmulator {
                 let d = core.identity().fn_valid_until;
                 Ok(Writer::new().bytes(&[(d.year() % 100) as u8, u8::from(d.month()), d.day()]).u8(11).u8(1).done())
             }
+            FN_REGISTRATION_TAG => {
+                password_ok(&mut r, Role::SysAdmin)?;
+                let report = r.u8().map_err(bad)?;
+                let tag = r.u16().map_err(bad)?;
+                let id = core.identity();
+                crate::registration::ff0e_answer(report, tag, id.ffd_code, id.tax_systems)
+            }
             FN_REGISTRATION_TOTALS => {
                 password_ok(&mut r, Role::SysAdmin)?;
                 let reg = core.document(1).map_err(core_error_code)?;
@@ -422,7 +429,7 @@ impl ShtrihEmulator {
                     .bytes(&codec::fn_datetime_bytes(&reg.datetime))
                     .text_fixed(&id.inn, 12)
                     .text_fixed(&id.rnm, 20)
-                    .u8(0x02)
+                    .u8(id.tax_systems)
                     .u8(0)
                     .u32(reg.number)
                     .u32(reg.fiscal_sign)

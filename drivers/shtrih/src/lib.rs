@@ -24,6 +24,7 @@ pub mod errors;
 pub mod link;
 pub mod probe;
 pub mod profile;
+pub mod registration;
 
 pub use driver::ShtrihDriver;
 pub use profile::AZUR_01F;

@@ -227,6 +227,29 @@ async fn serial_from_full_status_and_rnm_from_registration_totals() {
     assert_eq!(rnm, c.emu.core().identity().rnm);
 }
 
+/// The registration, byte by byte from the spec, not from the driver: FF09's tax byte
+/// right after the 20-character РНМ ([V117] FF09h; [JPOS] `FSReadFiscalization`), FF03's
+/// «done» count ([PYS] 0xFF03), and FF0E (pw, report, tag LE) answering tag 1209 as a
+/// TLV with a 1-byte value ([V117] FF0Eh; [JPOS] `FSRequestFiscalizationTag`, `TLVTags`).
+#[tokio::test]
+async fn registration_tax_byte_and_ffd_tag() {
+    let mut c = Client::start().await;
+    c.emu.core().set_tax_systems(0x05);
+    c.emu.core().set_ffd(2);
+    let d = c.ok(&[0xFF, 0x09], &pw(30)).await;
+    assert_eq!(d[37], 0x05, "ОСН + УСН доход минус расход");
+    let d = c.ok(&[0xFF, 0x03], &pw(30)).await;
+    assert_eq!(d[4], 1, "registered once");
+    let d = c.ok(&[0xFF, 0x0E], &[pw(30), vec![1], 1209u16.to_le_bytes().to_vec()].concat()).await;
+    assert_eq!(d, [0xB9, 0x04, 0x01, 0x00, 0x02], "tag 1209, length 1, ФФД 1.05");
+    let d = c.ok(&[0xFF, 0x0E], &[pw(30), vec![1], 1062u16.to_le_bytes().to_vec()].concat()).await;
+    assert_eq!(d, [0x26, 0x04, 0x01, 0x00, 0x05]);
+    let (e, _) = c.call(&[0xFF, 0x0E], &[pw(30), vec![2], 1209u16.to_le_bytes().to_vec()].concat()).await;
+    assert_ne!(e, 0, "only report 1 exists");
+    let (e, _) = c.call(&[0xFF, 0x0E], &[pw(29), vec![1], 1209u16.to_le_bytes().to_vec()].concat()).await;
+    assert_eq!(e, 0x4F, "FF0E takes the system administrator's password");
+}
+
 /// Table 19 «Параметры ОФД» ([SETUP]; [JPOS] `MonitoringCommands`): row 1, field 1 the
 /// server as 64 characters, field 2 the port as 2 bytes little-endian.
 #[tokio::test]

@@ -64,6 +64,12 @@ fn opt_int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
     }
 }
 
+/// An optional integer that only diagnostics read: anything else is `None`, never an
+/// error that would make the whole status unreadable.
+fn lenient_int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    Ok(Option::<Value>::deserialize(d)?.as_ref().and_then(int_of))
+}
+
 // ----- the envelope -----
 
 /// One request or answer. `protocol` 1 is JSON (3 would be XML); `version` is "1.0".
@@ -274,6 +280,10 @@ pub struct CashboxStatus {
     pub fs_ffd_version: i64,
     #[serde(rename = "fdfVersion", alias = "fDFVersion", default, deserialize_with = "int")]
     pub ffd_version: i64,
+    /// The registered tax systems, the tag-1062 bit mask (63 = all six on Armax's stub,
+    /// 4 = УСН доход минус расход on a real unit); absent means not reported.
+    #[serde(default, deserialize_with = "lenient_int", skip_serializing_if = "Option::is_none")]
+    pub taxes: Option<i64>,
 }
 
 /// The status flag bits, read as the ATOL 3.x status byte: the captured value 75
@@ -297,6 +307,14 @@ impl CashboxStatus {
     }
     pub fn cover_open(&self) -> bool {
         self.flags & flags::COVER_OPEN != 0
+    }
+    /// The registered ФФД version, `None` when neither field names one.
+    pub fn ffd_version(&self) -> Option<kkm_core::FfdVersion> {
+        kkm_core::FfdVersion::from_code(self.ffd())
+    }
+    /// The registered tax systems, `None` when `taxes` is absent or not a mask.
+    pub fn tax_systems(&self) -> Option<kkm_core::TaxSystems> {
+        self.taxes.and_then(|t| u8::try_from(t).ok()).filter(|t| t & 0xC0 == 0).map(kkm_core::TaxSystems)
     }
     /// The FFD version the unit works in (the ФН's, else the unit's).
     pub fn ffd(&self) -> i64 {

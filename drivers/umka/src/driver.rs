@@ -190,6 +190,8 @@ impl FiscalDriver for UmkaDriver {
             rnm: s.reg_number.clone(),
             inn: s.user_inn.clone(),
             fn_serial,
+            ffd_version: s.ffd_version(),
+            tax_systems: s.tax_systems(),
         })
     }
 

@@ -144,8 +144,9 @@ impl UmkaEmulator {
             payouts: i64::from(regs.cash_out_count),
             payouts_sum: regs.cash_outs.0,
             last_check_number: i64::from(regs.receipt_count),
-            fs_ffd_version: 4,
-            ffd_version: 4,
+            fs_ffd_version: i64::from(id.ffd_code),
+            ffd_version: i64::from(id.ffd_code),
+            taxes: Some(i64::from(id.tax_systems)),
         }
     }
 

@@ -98,6 +98,14 @@ async fn statuses() {
         if let Some(m) = e["model"].as_u64() {
             assert_eq!(u64::from(id.model_id), m, "{name}");
         }
+        // The registration's ФФД (`fSfDfVersion`, tag 1190 per temoto/ru-nalog-go
+        // umka/status.go) and tax systems (`taxes`, the tag-1062 bit mask).
+        if let Some(f) = e["ffd_version"].as_str() {
+            assert_eq!(id.ffd_version.map(|v| v.as_str()), Some(f), "{name}");
+        }
+        if let Some(t) = e.get("tax_systems") {
+            assert_eq!(&serde_json::to_value(id.tax_systems).unwrap(), t, "{name}");
+        }
         match e["fn_error"].as_str() {
             Some(code) => assert_eq!(d.fn_status().await.unwrap_err().code(), code, "{name}"),
             None => {

@@ -13,6 +13,34 @@ fn identity(serial: &str) -> DeviceIdentity {
     }
 }
 
+#[test]
+fn registration_info_and_default_tax_system() {
+    let at = datetime!(2026-11-25 12:00 +3);
+    let facts = Facts { identity: Some(identity("18001234")), ..Facts::default() };
+    let f = evaluate(&facts, at);
+    let ffd = f.iter().find(|f| f.code == "registration.ffd").unwrap();
+    assert_eq!(ffd.severity, Severity::Info);
+    assert!(ffd.title_ru.contains("неизвестно"), "{}", ffd.title_ru);
+    assert!(f.iter().any(|f| f.code == "registration.tax_systems" && f.title_ru.contains("неизвестно")));
+    assert!(!codes(&f).contains(&"registration.default_tax_system_not_registered"));
+
+    let mut id = identity("18001234");
+    id.ffd_version = Some(kkm_core::FfdVersion::V1_05);
+    id.tax_systems = Some(kkm_core::TaxSystems(0x02));
+    let f = evaluate(&Facts { identity: Some(id.clone()), ..Facts::default() }, at);
+    assert!(f.iter().any(|f| f.code == "registration.ffd" && f.title_ru.ends_with("1.05")));
+    assert!(f.iter().any(|f| f.code == "registration.tax_systems" && f.title_ru.ends_with("УСН доход")));
+    assert!(!codes(&f).contains(&"registration.default_tax_system_not_registered"));
+
+    // ОСН only: receipts without a tax system go as УСН доход and are refused.
+    id.tax_systems = Some(kkm_core::TaxSystems(0x01));
+    let f = evaluate(&Facts { identity: Some(id), ..Facts::default() }, at);
+    let w = f.iter().find(|f| f.code == "registration.default_tax_system_not_registered").unwrap();
+    assert_eq!(w.severity, Severity::Warning);
+    assert!(w.title_ru.contains("«ОСН»") && w.title_ru.contains("«УСН доход»"), "{}", w.title_ru);
+    assert!(w.action_ru.starts_with("Что делать"));
+}
+
 fn codes(f: &[Finding]) -> Vec<&'static str> {
     f.iter().map(|f| f.code).collect()
 }

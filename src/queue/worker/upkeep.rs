@@ -28,6 +28,27 @@ pub struct Health {
     pub checked_at: String,
     /// The findings, the most severe first.
     pub findings: Vec<HealthFinding>,
+    /// What the register was registered with; `null` when its identity could not be read.
+    pub registration: Option<HealthRegistration>,
+}
+
+/// The register's registration as it reports it; each part `null` when the driver
+/// cannot read it (ATOL: no confirmed wire layout).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct HealthRegistration {
+    /// Версия ФФД: `1.0`, `1.05`, `1.1` or `1.2`.
+    #[schema(value_type = Option<String>, example = "1.05")]
+    pub ffd_version: Option<kkm_core::FfdVersion>,
+    /// Registered tax systems (tag 1062): `osn`, `usn_income`, `usn_income_outcome`,
+    /// `envd`, `esn`, `patent`.
+    #[schema(value_type = Option<Vec<String>>, example = json!(["usn_income"]))]
+    pub tax_systems: Option<kkm_core::TaxSystems>,
+}
+
+impl From<&kkm_core::DeviceIdentity> for HealthRegistration {
+    fn from(id: &kkm_core::DeviceIdentity) -> HealthRegistration {
+        HealthRegistration { ffd_version: id.ffd_version, tax_systems: id.tax_systems }
+    }
 }
 
 /// One finding of the health rules: what is wrong (or fine) and what to do.
@@ -252,7 +273,8 @@ impl Worker {
             health::probe_ofd(&mut facts).await;
             let findings = health::evaluate(&facts, crate::diagnostics::pc_now());
             let findings: Vec<HealthFinding> = findings.iter().map(HealthFinding::from).collect();
-            let h = Health { checked_at: crate::diagnostics::pc_now_rfc3339(), findings };
+            let registration = facts.identity.as_ref().map(HealthRegistration::from);
+            let h = Health { checked_at: crate::diagnostics::pc_now_rfc3339(), findings, registration };
             let worst = h.findings.first().map(|f| f.code.as_str());
             tracing::debug!(%device, findings = h.findings.len(), ?worst, "health checked");
             state.lock().unwrap_or_else(|p| p.into_inner()).health = Some(h.clone());
