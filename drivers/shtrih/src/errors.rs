@@ -15,12 +15,12 @@ const FIX_DATA: &str = "Проверьте данные чека в програ
 pub fn info(code: u8) -> ErrorInfo {
     match code {
         0x01 => e!("device.fn_bad_command", BadRequest, "ФН: неизвестная команда или неверный формат", "FN: unknown command or bad format", FIX_DATA),
-        0x02 => e!("device.fn_wrong_state", FnFailure, "Неверное состояние ФН", "Wrong FN state", "Проверьте регистрацию ККТ и состояние ФН (kkm-agent device … check)."),
+        0x02 => e!("device.fn_wrong_state", FnFailure, "Неверное состояние ФН", "Wrong FN state", "Проверьте регистрацию ККТ и состояние ФН (kkm-agent device … check).", "Позовите мастера: нужно проверить ФН и регистрацию ККТ."),
         0x03 => e!("device.fn_failure", FnFailure, "Отказ ФН", "FN failure", "Обратитесь в сервисный центр: возможно, нужна замена ФН."),
         0x04 => e!("device.fn_crypto_failure", FnFailure, "Отказ криптопроцессора ФН", "FN crypto failure", "Обратитесь в сервисный центр: нужна замена ФН."),
         // [V117] table of errors and [FNS] 1.2.06: 05h is "parameters do not fit the ФН's
         // lifetime" (e.g. a date beyond the ФН's validity), not "ФН expired".
-        0x05 => e!("device.fn_lifetime_params", FnExhausted, "Параметры команды не соответствуют сроку жизни ФН", "Command parameters do not fit the FN's lifetime", "Проверьте дату и время ККТ и срок действия ФН (kkm-agent device … fn); если срок ФН истёк — замените ФН и перерегистрируйте ККТ."),
+        0x05 => e!("device.fn_lifetime_params", FnExhausted, "Параметры команды не соответствуют сроку жизни ФН", "Command parameters do not fit the FN's lifetime", "Проверьте дату и время ККТ и срок действия ФН (kkm-agent device … fn); если срок ФН истёк — замените ФН и перерегистрируйте ККТ.", "Позовите мастера: нужно проверить дату и время ККТ и срок ФН."),
         0x06 => e!("device.fn_archive_full", FnExhausted, "Архив ФН переполнен", "FN archive is full", "Замените ФН и перерегистрируйте ККТ."),
         0x07 => e!("device.fn_bad_datetime", ClockProblem, "Неверные дата или время", "Wrong date or time", "Проверьте часы ККТ и компьютера; установите верное время при закрытой смене."),
         0x08 => e!("device.fn_no_data", BadRequest, "Нет запрошенных данных в ФН", "No such data in the FN", "Проверьте номер документа."),
@@ -68,7 +68,7 @@ pub fn info(code: u8) -> ErrorInfo {
         0x6B => e!("device.paper_out", PaperOut, "Нет чековой ленты", "Out of receipt paper", "Вставьте новый рулон чековой ленты и закройте крышку."),
         0x71 => e!("device.cutter_error", PrinterFailure, "Ошибка отрезчика", "Cutter error", "Откройте крышку, уберите замятую бумагу, закройте крышку."),
         0x72 => e!("device.not_in_submode", DeviceBusy, "Команда не поддерживается в этом подрежиме", "Command not supported in this submode", "Подождите окончания печати или вставьте бумагу."),
-        0x73 => e!("device.not_in_mode", BadRequest, "Команда не поддерживается в этом режиме", "Command not supported in this mode", "Проверьте состояние ККТ (kkm-agent device … status)."),
+        0x73 => e!("device.not_in_mode", BadRequest, "Команда не поддерживается в этом режиме", "Command not supported in this mode", "Проверьте состояние ККТ (kkm-agent device … status).", "Перезагрузите ККТ; если ошибка повторяется — позовите мастера."),
         0x7E => e!("device.bad_length", BadRequest, "Неверная длина поля", "Bad field length", FIX_DATA),
         0x94 => e!("device.receipt_operations_limit", BadRequest, "Исчерпан лимит операций в чеке", "Operation limit per receipt reached", "Разбейте покупку на несколько чеков."),
         0xA0 => e!("device.marking_forbidden", BadRequest, "ФН: работа с маркированными товарами запрещена", "FN: marked goods are not enabled", "ФН активирован без признака работы с маркированными товарами: проверьте регистрацию ККТ или не продавайте маркированный товар на этой кассе."),
@@ -98,6 +98,15 @@ mod tests {
             assert_ne!(i.code, "device.unknown_error", "{code:#04x}");
             assert!(!i.title_ru.is_empty() && !i.title_en.is_empty() && !i.action_ru.is_empty(), "{code:#04x}");
         }
+    }
+
+    #[test]
+    fn every_cashier_action_is_plain_russian() {
+        for code in 0..=u8::MAX {
+            let i = info(code);
+            assert!(kkm_core::error::is_plain_for_cashier(i.cashier_action_ru), "{code:#04x}: {}", i.cashier_action_ru);
+        }
+        assert!(info(0x73).action_ru.contains("kkm-agent"), "the engineer keeps the command");
     }
 }
 
