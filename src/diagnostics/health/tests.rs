@@ -186,3 +186,29 @@ fn ofd_reachability() {
     let blank = Facts { ofd_address: Some(OfdAddress { host: String::new(), port: 0 }), ofd_reach: None, ..facts };
     assert!(codes(&evaluate(&blank, datetime!(2026-11-25 12:00 +3))).contains(&"ofd.address_missing"));
 }
+
+#[test]
+fn the_cashier_reads_plain_actions_the_engineer_keeps_the_detail() {
+    use kkm_core::error::{is_plain_for_cashier, LinkFailure};
+    // A clock two hours fast on a Moscow register: the engineer is told the zone setting.
+    let ekb = Facts {
+        identity: Some(identity("00000000")),
+        status: Some(DeviceStatus { paper_present: false, ..status(datetime!(2026-11-25 14:00), ShiftState::Expired) }),
+        ..Facts::default()
+    };
+    let mut f = evaluate(&ekb, datetime!(2026-11-25 09:00 UTC));
+    let no_answer = kkm_core::DriverError::link(LinkFailure::NoAnswer, "COM3: timed out");
+    f.push(unreachable_finding(&no_answer));
+    f.push(facts_error("read.fn_status", "состояние ФН", &no_answer));
+    for x in &f {
+        assert!(is_plain_for_cashier(&x.cashier_action_ru), "{}: {}", x.code, x.cashier_action_ru);
+        assert_eq!(x.cashier_action_ru.is_empty(), x.action_ru.is_empty(), "{}", x.code);
+    }
+    let by = |code: &str| f.iter().find(|x| x.code == code).unwrap_or_else(|| panic!("{code} in {f:?}"));
+    assert!(by("clock.drift").action_ru.contains("timezone = \"+05:00\""));
+    assert!(by("clock.drift").cashier_action_ru.contains("позовите мастера"));
+    assert!(by("device.unreachable").action_ru.contains("kkm-agent device … detect"));
+    assert_eq!(by("device.unreachable").cashier_action_ru, kkm_core::error::CALL_ENGINEER);
+    assert!(by("identity.serial_lost").action_ru.contains("kkm-agent"));
+    assert_eq!(by("paper.out").cashier_action_ru, by("paper.out").action_ru, "plain already: one text for both");
+}
