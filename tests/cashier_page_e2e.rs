@@ -23,10 +23,12 @@ fn shot(b: &mut Browser, name: &str) {
     b.screenshot(&dir.join(format!("{name}.png")));
 }
 
-/// The page's text, checked for words a cashier should not meet.
+/// The page's text, checked for words a cashier should not meet: English words, commands
+/// and settings, API paths, raw device codes.
 fn read(b: &mut Browser) -> String {
     let text = b.text();
     assert!(!text.contains("/api/"), "an API path on the page: {text}");
+    assert!(!text.contains("0x") && !text.contains("код 0"), "a raw device code on the page: {text}");
     let mut rest = text.clone();
     for allowed in ["kkm-agent", "k1"] {
         rest = rest.replace(allowed, " ");
@@ -246,7 +248,7 @@ fn cashier_page_through_the_states_of_a_salon_day() {
     assert_eq!(closes, 1);
     b.wait_for("!document.getElementById('z-k1').disabled", "the Z button back after the Z-report");
     // The notice under the buttons follows the Z-report to its end.
-    let text = wait_text(&mut b, "Смена закрыта, Z-отчёт напечатан");
+    let text = wait_text(&mut b, "Смена №1 закрыта, Z-отчёт напечатан");
     assert!(!text.contains("поставлен в очередь"), "a stale notice: {text}");
 
     // A shift over 24 hours: the waiting receipt names the Z-report, with no API path.

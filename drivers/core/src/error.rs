@@ -169,7 +169,7 @@ pub enum DriverError {
     #[error("{}: {detail}", failure.info().title_en)]
     Link { failure: LinkFailure, detail: String },
     /// The device answered with a well-formed error code.
-    #[error("device error {} ({family}): {}", raw_text(*family, *raw, false), info.title_en)]
+    #[error("device error {} ({family}): {}", raw_text(*family, *raw), info.title_en)]
     Device { family: ProtocolFamily, raw: u16, info: ErrorInfo },
     /// The device's answer broke the protocol (wrong length, unexpected command echo).
     #[error("protocol violation: {0}")]
@@ -228,7 +228,9 @@ impl DriverError {
     pub fn title_ru(&self) -> String {
         match self {
             DriverError::Link { failure, .. } => failure.info().title_ru.to_string(),
-            DriverError::Device { info, raw, family } => format!("{} (код {})", info.title_ru, raw_text(*family, *raw, true)),
+            // The raw code stays in `title_en` and the logs: no raw codes in Russian
+            // sentences, which the cashier's page shows.
+            DriverError::Device { info, .. } => info.title_ru.to_string(),
             DriverError::Protocol(_) => "Нарушение протокола обмена с ККТ".into(),
             DriverError::Invalid(v) => v.ru.clone(),
             DriverError::Unsupported(what) => format!("ККТ не поддерживает: {what}"),
@@ -290,10 +292,9 @@ impl DriverError {
 
 /// A device's code as its protocol writes it: hex for the binary protocols, decimal for
 /// the УМКА JSON API (`"result":106`).
-fn raw_text(family: ProtocolFamily, raw: u16, upper: bool) -> String {
+fn raw_text(family: ProtocolFamily, raw: u16) -> String {
     match family {
         ProtocolFamily::Umka => raw.to_string(),
-        _ if upper => format!("{raw:#04X}"),
         _ => format!("{raw:#04x}"),
     }
 }
@@ -323,6 +324,14 @@ mod tests {
         assert!(e.action_ru().contains("kkm-agent device … detect"), "{}", e.action_ru());
         assert_eq!(e.cashier_action_ru(), CALL_ENGINEER);
         assert!(is_plain_for_cashier(DriverError::Protocol("x".into()).cashier_action_ru()));
+    }
+
+    #[test]
+    fn a_device_code_is_named_in_english_only() {
+        let info = crate::error_info!("device.shift_closed", ShiftClosed, "Смена не открыта", "Shift not open", "Откройте смену.");
+        let e = DriverError::Device { family: ProtocolFamily::Shtrih, raw: 0x3D, info };
+        assert_eq!(e.title_ru(), "Смена не открыта");
+        assert!(e.title_en().contains("0x3d"), "{}", e.title_en());
     }
 
     #[test]
