@@ -48,7 +48,7 @@ pub fn info(code: u8) -> ErrorInfo {
         0xD9 => e!("device.fn_bad_datetime", ClockProblem, "В ФН переданы неверные дата или время", "Wrong date or time for the FN", "Проверьте часы ККТ и компьютера."),
         0xDA => e!("device.fn_no_data", BadRequest, "В ФН нет запрошенных данных", "No such data in the FN", "Проверьте номер документа."),
         0xE7 => e!("device.fn_bad_params", BadRequest, "Некорректные параметры команды ФН", "Bad FN command parameters", FIX_DATA),
-        0xE8 => e!("device.fn_tlv_too_large", BadRequest, "Превышен размер данных TLV", "TLV data too large", "Сократите наименования или число позиций."),
+        0xE8 => e!("device.fn_tlv_too_large", BadRequest, "Превышен размер данных чека", "TLV data too large", "Сократите наименования или число позиций."),
         0xE9 => e!("device.fn_no_transport", OfdBlocked, "Нет транспортного соединения ФН", "No FN transport connection", "Проверьте интернет у ККТ и адрес ОФД."),
         0xEA => e!("device.fn_crypto_exhausted", FnExhausted, "Исчерпан ресурс криптопроцессора ФН", "FN crypto resource exhausted", "Замените ФН."),
         0xEB => e!("device.fn_ofd_storage", OfdBlocked, "Исчерпан ресурс хранения документов для ОФД", "FN storage for the OFD exhausted", "Восстановите связь с ОФД и дождитесь отправки документов."),
@@ -71,6 +71,7 @@ mod tests {
         for code in 0..=u8::MAX {
             let i = super::info(code);
             assert!(kkm_core::error::is_plain_for_cashier(i.cashier_action_ru), "{code:#04x}: {}", i.cashier_action_ru);
+            assert!(kkm_core::error::is_plain_for_cashier(i.title_ru), "{code:#04x}: {}", i.title_ru);
         }
         assert!(super::info(0x7A).action_ru.contains("kkm-agent"), "the engineer keeps the command");
     }

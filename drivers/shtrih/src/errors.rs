@@ -25,7 +25,7 @@ pub fn info(code: u8) -> ErrorInfo {
         0x07 => e!("device.fn_bad_datetime", ClockProblem, "Неверные дата или время", "Wrong date or time", "Проверьте часы ККТ и компьютера; установите верное время при закрытой смене."),
         0x08 => e!("device.fn_no_data", BadRequest, "Нет запрошенных данных в ФН", "No such data in the FN", "Проверьте номер документа."),
         0x09 => e!("device.fn_bad_params", BadRequest, "Некорректные параметры команды ФН", "Bad FN command parameters", FIX_DATA),
-        0x10 => e!("device.fn_tlv_too_large", BadRequest, "Превышен размер данных документа (TLV)", "Document data (TLV) too large", "Сократите наименования или число позиций в чеке."),
+        0x10 => e!("device.fn_tlv_too_large", BadRequest, "Превышен размер данных документа", "Document data (TLV) too large", "Сократите наименования или число позиций в чеке."),
         0x11 => e!("device.fn_no_transport", OfdBlocked, "Нет транспортного соединения с ОФД", "No transport connection to the OFD", "Проверьте интернет у ККТ и адрес ОФД в настройках."),
         0x12 => e!("device.fn_resource_exhausted", FnExhausted, "Исчерпан ресурс ФН", "FN resource exhausted", "Замените ФН и перерегистрируйте ККТ."),
         // [V117], [FNS] 1.2: 14h "ресурс ФН ограничен" is also how ФН 1.2 reports the
@@ -75,7 +75,7 @@ pub fn info(code: u8) -> ErrorInfo {
         0xA1 => e!("device.marking_sequence", BadRequest, "ФН: неверная последовательность команд проверки кодов маркировки", "FN: wrong sequence of marking-code commands", FIX_DATA),
         0xA2 => e!("device.marking_blocked", OfdBlocked, "ФН: работа с маркированными товарами временно заблокирована (переполнено хранилище уведомлений)", "FN: marked goods temporarily blocked (notification storage full)", "Восстановите связь с ОФД и дождитесь отправки уведомлений о реализации маркированных товаров."),
         0xA3 => e!("device.marking_table_full", BadRequest, "ФН: переполнена таблица проверки кодов маркировки (не больше 128 кодов в чеке)", "FN: marking-code check table is full (at most 128 codes per receipt)", "Разбейте покупку на несколько чеков."),
-        0xA4 => e!("device.marking_tlv_missing", BadRequest, "ФН: в блоке TLV нет обязательных реквизитов", "FN: required requisites missing in the TLV block", FIX_DATA),
+        0xA4 => e!("device.marking_tlv_missing", BadRequest, "ФН: в данных чека нет обязательных реквизитов", "FN: required requisites missing in the TLV block", FIX_DATA),
         0xA5 => e!("device.marking_not_checked", BadRequest, "ФН: код маркировки в реквизите 2007 не проверялся в ФН", "FN: the marking code in tag 2007 was not checked by the FN", FIX_DATA),
         0x8E => e!("device.zero_total", BadRequest, "Нулевой итог чека", "Zero receipt total", FIX_DATA),
         0xC0 => e!("device.confirm_datetime", ClockProblem, "Требуется подтвердить дату и время", "Date and time must be confirmed", "Подтвердите дату и время на ККТ или через сервисную программу."),
@@ -105,6 +105,7 @@ mod tests {
         for code in 0..=u8::MAX {
             let i = info(code);
             assert!(kkm_core::error::is_plain_for_cashier(i.cashier_action_ru), "{code:#04x}: {}", i.cashier_action_ru);
+            assert!(kkm_core::error::is_plain_for_cashier(i.title_ru), "{code:#04x}: {}", i.title_ru);
         }
         assert!(info(0x73).action_ru.contains("kkm-agent"), "the engineer keeps the command");
     }

@@ -90,7 +90,7 @@ mod tests {
         use kkm_core::error::is_plain_for_cashier;
         for code in (-1..=300).chain([70_000]) {
             let i = info(code);
-            assert!(is_plain_for_cashier(i.cashier_action_ru), "{code}: {}", i.cashier_action_ru);
+            assert!(is_plain_for_cashier(i.cashier_action_ru) && is_plain_for_cashier(i.title_ru), "{code}: {i:?}");
         }
         assert!(is_plain_for_cashier(WRONG_CREDENTIALS.cashier_action_ru) && is_plain_for_cashier(WRONG_CREDENTIALS.title_ru));
         assert!(WRONG_CREDENTIALS.action_ru.contains("cashier_password"), "the engineer keeps the setting's name");
