@@ -144,12 +144,14 @@ fn cashier_page_through_the_states_of_a_salon_day() {
     let card = b.eval(
         "devices[0] = Object.assign({}, devices[0], {health: {checked_at: '2026-11-26T08:00:00Z', findings: [
            {code: 'fn.expires_soon', severity: 'warning', title_ru: 'ФН заканчивается через 20 дней', title_en: 'FN expires in 20 days', action_ru: 'Закажите новый ФН'},
-           {code: 'clock.ok', severity: 'ok', title_ru: 'Часы ККТ верны', title_en: 'Clock ok', action_ru: ''}]}});
+           {code: 'clock.ok', severity: 'ok', title_ru: 'Часы ККТ верны', title_en: 'Clock ok', action_ru: ''},
+           {code: 'device.unreachable', severity: 'error', title_ru: 'ККТ не отвечала', title_en: '', action_ru: 'Проверьте кабель'}]}});
          draw(); document.getElementById('dev-k1').innerText",
     );
     let card = card.as_str().unwrap_or_default();
     assert!(card.contains("Требует внимания") && card.contains("ФН заканчивается через 20 дней — Закажите новый ФН"), "{card}");
     assert!(!card.contains("Часы ККТ верны") && !card.contains("expires"), "{card}");
+    assert!(!card.contains("не отвечала"), "the link is the live line's to tell: {card}");
     // A finding with the engineer's and the cashier's action: the cashier reads hers.
     let card = b.eval(
         "devices[0] = Object.assign({}, devices[0], {health: {checked_at: '2026-11-26T08:00:00Z', findings: [

@@ -209,7 +209,11 @@ fn unreachable_finding(e: &kkm_core::DriverError) -> Finding {
     Finding::new(
         "device.unreachable",
         Severity::Critical,
-        format!("ККТ не отвечает: {}", e.title_ru()),
+        // «No answer» is what the title says already; another failure adds its cause.
+        match e {
+            kkm_core::DriverError::Link { failure: kkm_core::error::LinkFailure::NoAnswer, .. } => "ККТ не отвечает".to_string(),
+            _ => format!("ККТ не отвечает: {}", e.title_ru()),
+        },
         format!("The register does not answer: {}", e.title_en()),
         {
             let a = e.action_ru();

@@ -209,6 +209,7 @@ fn the_cashier_reads_plain_actions_the_engineer_keeps_the_detail() {
     assert!(by("clock.drift").cashier_action_ru.contains("позовите мастера"));
     assert!(by("device.unreachable").action_ru.contains("kkm-agent device … detect"));
     assert_eq!(by("device.unreachable").cashier_action_ru, kkm_core::error::CALL_ENGINEER);
+    assert_eq!(by("device.unreachable").title_ru, "ККТ не отвечает", "said once");
     assert!(by("identity.serial_lost").action_ru.contains("kkm-agent"));
     assert_eq!(by("paper.out").cashier_action_ru, by("paper.out").action_ru, "plain already: one text for both");
 }
