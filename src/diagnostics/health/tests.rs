@@ -178,7 +178,8 @@ fn ofd_reachability() {
     let f = evaluate(&facts, datetime!(2026-11-25 12:00 +3));
     let u = f.iter().find(|f| f.code == "ofd.unreachable").unwrap();
     assert_eq!(u.severity, Severity::Critical);
-    assert!(u.title_ru.starts_with("Нет сети до ОФД") && u.title_ru.contains("ofd.example.ru:7777"));
+    assert!(u.title_ru.starts_with("Нет сети до ОФД") && u.action_ru.contains("(ofd.example.ru:7777)"), "{u:?}");
+    assert!(kkm_core::error::is_plain_for_cashier(&u.title_ru) && kkm_core::error::is_plain_for_cashier(&u.cashier_action_ru), "{u:?}");
     let idle = Facts { ofd: None, ..facts.clone() };
     assert_eq!(evaluate(&idle, datetime!(2026-11-25 12:00 +3))[0].severity, Severity::Warning);
     let up = Facts { ofd_reach: Some(OfdReach { reachable: true, ..down }), ..facts.clone() };
@@ -202,6 +203,7 @@ fn the_cashier_reads_plain_actions_the_engineer_keeps_the_detail() {
     f.push(facts_error("read.fn_status", "состояние ФН", &no_answer));
     for x in &f {
         assert!(is_plain_for_cashier(&x.cashier_action_ru), "{}: {}", x.code, x.cashier_action_ru);
+        assert!(is_plain_for_cashier(&x.title_ru), "{}: {}", x.code, x.title_ru);
         assert_eq!(x.cashier_action_ru.is_empty(), x.action_ru.is_empty(), "{}", x.code);
     }
     let by = |code: &str| f.iter().find(|x| x.code == code).unwrap_or_else(|| panic!("{code} in {f:?}"));
