@@ -343,7 +343,7 @@ fn cashier_page_through_the_states_of_a_salon_day() {
     let r = wait_row(&mut b, z, "Ошибка:");
     assert!(r.contains(title) && r.contains("Что делать:"), "{r}");
     assert_eq!(b.eval(&format!("document.getElementById('job-{z}').className")), json!("failed"));
-    let text = wait_text(&mut b, &format!("Z-отчёт не снят: {title}"));
+    let text = wait_text(&mut b, &format!("Z-отчёт не снят: {title}. Что делать: Смена уже закрыта: Z-отчёт не нужен."));
     assert!(!text.contains("поставлен в очередь"), "a stale notice: {text}");
     shot(&mut b, "9-z-refused");
 }

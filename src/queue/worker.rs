@@ -726,7 +726,13 @@ impl Worker {
                 self.park(cause_of(e.condition()), e.into())
             }
             ErrorClass::Recoverable if shift_job => {
-                let _ = self.store.finish(id, JobStatus::Failed, None, Some(&e.into()), false);
+                let mut why: JobError = e.into();
+                // A Z-report on a closed shift: the device's own advice (open the shift)
+                // would make a cashier open one just to close it again.
+                if matches!(req, JobRequest::CloseShift) && e.condition() == Some(Condition::ShiftClosed) {
+                    why = JobError::new(&why.code, why.title_ru, why.title_en, "Смена уже закрыта: Z-отчёт не нужен.");
+                }
+                let _ = self.store.finish(id, JobStatus::Failed, None, Some(&why), false);
                 Step::Progress
             }
             ErrorClass::Rejected => {
