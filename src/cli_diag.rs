@@ -121,24 +121,24 @@ fn load_config(path: Option<PathBuf>) -> (Option<crate::config::Config>, Vec<hea
         // No config at the default place is normal on a PC where the agent is not set up.
         Err(_) if !explicit && !path.exists() => return (None, Vec::new()),
         Err(e) => {
-            return (None, vec![health::Finding {
-                code: "config.unreadable",
-                severity: health::Severity::Critical,
-                title_ru: format!("Не удалось прочитать файл настроек {}", path.display()),
-                title_en: format!("Cannot read config {}: {e}", path.display()),
-                action_ru: "Проверьте путь к файлу настроек и права на него.".into(),
-            }])
+            return (None, vec![health::Finding::new(
+                "config.unreadable",
+                health::Severity::Critical,
+                format!("Не удалось прочитать файл настроек {}", path.display()),
+                format!("Cannot read config {}: {e}", path.display()),
+                "Проверьте путь к файлу настроек и права на него.",
+            )])
         }
     };
     match crate::config::Config::parse(&text) {
         Ok(c) => (Some(c), Vec::new()),
-        Err(e) => (toml::from_str(&text).ok(), vec![health::Finding {
-            code: e.code,
-            severity: health::Severity::Critical,
-            title_ru: e.ru,
-            title_en: e.en,
-            action_ru: format!("Исправьте файл настроек {} (пример: service/config.example.toml); агент с ним не запустится.", path.display()),
-        }]),
+        Err(e) => (toml::from_str(&text).ok(), vec![health::Finding::new(
+            e.code,
+            health::Severity::Critical,
+            e.ru,
+            e.en,
+            format!("Исправьте файл настроек {} (пример: service/config.example.toml); агент с ним не запустится.", path.display()),
+        )]),
     }
 }
 

@@ -1,9 +1,11 @@
 //! The cashier's page in headless Chromium (issue 9, items 1–5), through the states a
-//! salon meets: a normal receipt, paper out with a receipt waiting, the register not
-//! answering (with a Z-report pressed twice), a shift over 24 hours, the agent itself
-//! gone, a receipt that needs a person (marked as checked) and a refused job. Each state
-//! is asserted on the text the cashier reads (`document.body.innerText`), which must
-//! carry no English words and no API paths. Screenshots go to `target/cashier-page/`.
+//! salon meets: a normal receipt, the register's clock off by whole hours, paper out with
+//! a receipt waiting, the register not answering (with a Z-report pressed twice), a shift
+//! over 24 hours, the agent itself gone, a receipt that needs a person (marked as
+//! checked) and a refused Z-report. Each state is asserted on the text the cashier reads
+//! (`document.body.innerText`), which must carry no English words, no commands or
+//! settings and no API paths, while the API keeps the engineer's detailed action in
+//! `action_ru`. Screenshots go to `target/cashier-page/`.
 //!
 //! Without Chromium the test says so and passes, unless `KKM_REQUIRE_BROWSER=1` (CI
 //! sets it and installs Chromium).
@@ -21,10 +23,12 @@ fn shot(b: &mut Browser, name: &str) {
     b.screenshot(&dir.join(format!("{name}.png")));
 }
 
-/// The page's text, checked for words a cashier should not meet.
+/// The page's text, checked for words a cashier should not meet: English words, commands
+/// and settings, API paths, raw device codes.
 fn read(b: &mut Browser) -> String {
     let text = b.text();
     assert!(!text.contains("/api/"), "an API path on the page: {text}");
+    assert!(!text.contains("0x") && !text.contains("код 0"), "a raw device code on the page: {text}");
     let mut rest = text.clone();
     for allowed in ["kkm-agent", "k1"] {
         rest = rest.replace(allowed, " ");
@@ -58,6 +62,42 @@ fn wait_row(b: &mut Browser, job: i64, needle: &str) -> String {
 fn wait_text(b: &mut Browser, needle: &str) -> String {
     b.wait_for(&format!("document.body.innerText.includes({})", json!(needle)), needle);
     read(b)
+}
+
+/// The register's card as the cashier reads it.
+fn card_text(b: &mut Browser) -> String {
+    b.eval("document.getElementById('dev-k1').innerText").as_str().unwrap_or_default().to_string()
+}
+
+/// A register that takes the TCP connection and never answers, until stopped.
+struct Silent {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+fn silent_unit(addr: &str) -> Silent {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let listener = std::net::TcpListener::bind(addr).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let thread = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        while !flag.load(Ordering::Relaxed) {
+            if let Ok((s, _)) = listener.accept() {
+                held.push(s);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+    Silent { stop, thread: Some(thread) }
+}
+
+impl Silent {
+    fn stop(mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.take().unwrap().join().unwrap();
+    }
 }
 
 fn id(v: &Value) -> i64 {
@@ -104,12 +144,38 @@ fn cashier_page_through_the_states_of_a_salon_day() {
     let card = b.eval(
         "devices[0] = Object.assign({}, devices[0], {health: {checked_at: '2026-11-26T08:00:00Z', findings: [
            {code: 'fn.expires_soon', severity: 'warning', title_ru: 'ФН заканчивается через 20 дней', title_en: 'FN expires in 20 days', action_ru: 'Закажите новый ФН'},
-           {code: 'clock.ok', severity: 'ok', title_ru: 'Часы ККТ верны', title_en: 'Clock ok', action_ru: ''}]}});
+           {code: 'clock.ok', severity: 'ok', title_ru: 'Часы ККТ верны', title_en: 'Clock ok', action_ru: ''},
+           {code: 'device.unreachable', severity: 'error', title_ru: 'ККТ не отвечала', title_en: '', action_ru: 'Проверьте кабель'}]}});
          draw(); document.getElementById('dev-k1').innerText",
     );
     let card = card.as_str().unwrap_or_default();
     assert!(card.contains("Требует внимания") && card.contains("ФН заканчивается через 20 дней — Закажите новый ФН"), "{card}");
     assert!(!card.contains("Часы ККТ верны") && !card.contains("expires"), "{card}");
+    assert!(!card.contains("не отвечала"), "the link is the live line's to tell: {card}");
+    // A finding with the engineer's and the cashier's action: the cashier reads hers.
+    let card = b.eval(
+        "devices[0] = Object.assign({}, devices[0], {health: {checked_at: '2026-11-26T08:00:00Z', findings: [
+           {code: 'x.y', severity: 'error', title_ru: 'Что-то не так', title_en: '', action_ru: 'Запустите kkm-agent device … check', cashier_action_ru: 'Позовите мастера'}]}});
+         draw(); document.getElementById('dev-k1').innerText",
+    );
+    assert!(card.as_str().unwrap_or_default().contains("Что-то не так — Позовите мастера"), "{card}");
+
+    // The register's clock two hours fast: the daemon's health check tells the engineer
+    // which zone setting would fix it; the cashier reads whom to call, in Russian.
+    rig.ctl("clock +2h");
+    let (code, _) = rt.block_on(rig.get("/api/v1/diagnostics?refresh=true"));
+    assert_eq!(code, 200);
+    wait_text(&mut b, "Часы ККТ спешат на 2 ч");
+    let c = card_text(&mut b);
+    assert!(c.contains("позовите мастера") && !c.contains("timezone"), "{c}");
+    let (_, dev) = rt.block_on(rig.get("/api/v1/devices/k1"));
+    let drift = dev["health"]["findings"].as_array().unwrap().iter().find(|f| f["code"] == "clock.drift").unwrap().clone();
+    assert!(drift["action_ru"].as_str().unwrap().contains("timezone = \"+05:00\""), "the engineer's detail stays: {drift}");
+    assert!(!drift["cashier_action_ru"].as_str().unwrap().contains("timezone"), "{drift}");
+    shot(&mut b, "1b-clock-off");
+    rig.ctl("clock reset");
+    rt.block_on(rig.get("/api/v1/diagnostics?refresh=true"));
+    b.wait_for("!document.getElementById('dev-k1').innerText.includes('Часы ККТ')", "the clock finding gone");
 
     // Paper out: the waiting receipt says why and what to do, on its own row.
     rig.ctl("paper out");
@@ -124,11 +190,37 @@ fn cashier_page_through_the_states_of_a_salon_day() {
     assert_eq!(rt.block_on(rig.wait_job(id(&j2)))["status"], "done");
     wait_row(&mut b, id(&j2), "готово");
 
-    // The register does not answer: the device says so, the waiting receipt says why.
+    // The register stops answering (something takes the connection and says nothing):
+    // the engineer's command (`kkm-agent device … detect`) stays in the API, the cashier
+    // reads what to do.
+    let (_, d) = rt.block_on(rig.get("/api/v1/devices/k1"));
+    let addr = d["port"].as_str().unwrap().trim_start_matches("tcp:").to_string();
     rig.kill_emulator();
-    wait_text(&mut b, "нет связи с ККТ");
+    let silent = silent_unit(&addr);
+    let started = Instant::now();
+    let last = loop {
+        let (_, d) = rt.block_on(rig.get("/api/v1/devices/k1"));
+        if d["state"]["last_error"]["code"] == "link.no_answer" {
+            break d["state"]["last_error"].clone();
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "no link.no_answer: {d}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(last["action_ru"].as_str().unwrap().contains("kkm-agent device … detect"), "{last}");
+    assert_eq!(last["cashier_action_ru"], "Проверьте кабель и питание ККТ; если не помогло — позовите мастера.", "{last}");
+    wait_text(&mut b, "Что делать: Проверьте кабель и питание ККТ; если не помогло — позовите мастера.");
+    let c = card_text(&mut b);
+    assert!(c.contains("Нет связи с ККТ."), "{c}");
+    shot(&mut b, "3a-no-answer");
+
+    // The register gone: the device says so once, the waiting receipt says why.
+    silent.stop();
+    wait_text(&mut b, "агент переподключится сам");
+    let c = card_text(&mut b);
+    assert_eq!(c.matches("вяз").count(), 1, "«no link» said once: {c}");
+    assert!(c.contains("Что делать:"), "{c}");
     let (_, j3) = rt.block_on(rig.post("/api/v1/receipts", Some("visit-3"), Some(&receipt(90_000))));
-    let r = wait_row(&mut b, id(&j3), "Ждёт: нет связи с ККТ");
+    let r = wait_row(&mut b, id(&j3), "Ждёт: Нет связи с ККТ.");
     assert!(r.contains("Что делать:"), "{r}");
 
     // «Закрыть смену (Z)» double-clicked: a confirmation, then «Да» double-clicked, then
@@ -157,6 +249,9 @@ fn cashier_page_through_the_states_of_a_salon_day() {
     let closes = rig.emu_state()["documents"].as_array().unwrap().iter().filter(|d| d["kind"] == "shift_close").count();
     assert_eq!(closes, 1);
     b.wait_for("!document.getElementById('z-k1').disabled", "the Z button back after the Z-report");
+    // The notice under the buttons follows the Z-report to its end.
+    let text = wait_text(&mut b, "Смена №1 закрыта, Z-отчёт напечатан");
+    assert!(!text.contains("поставлен в очередь"), "a stale notice: {text}");
 
     // A shift over 24 hours: the waiting receipt names the Z-report, with no API path.
     let (_, j4) = rt.block_on(rig.post("/api/v1/receipts", Some("visit-4"), Some(&receipt(110_000))));
@@ -173,7 +268,9 @@ fn cashier_page_through_the_states_of_a_salon_day() {
     if code == 200 {
         b.wait_for("document.querySelectorAll('#dev-k1 .attn li').length > 0", "the health findings on the card");
         let card = b.eval("document.querySelector('#dev-k1 .attn').innerText");
-        assert!(card.as_str().unwrap().starts_with("Требует внимания"), "{card}");
+        let card = card.as_str().unwrap();
+        assert!(card.starts_with("Требует внимания"), "{card}");
+        assert!(!card.contains("24 час"), "the shift's age is said above, not again: {card}");
         read(&mut b);
     }
     shot(&mut b, "5-shift-over-24h");
@@ -212,6 +309,7 @@ fn cashier_page_through_the_states_of_a_salon_day() {
     let text = read(&mut b);
     assert!(!text.contains("на связи"), "nothing green while the agent is gone: {text}");
     assert_eq!(b.eval("document.getElementById('z-k1').disabled"), json!(true), "no Z-report to an agent that is gone");
+    assert_eq!(b.eval("document.querySelector('#dev-k1 .attn') === null"), json!(true), "no stale health findings: {text}");
     shot(&mut b, "6-agent-down");
 
     // Back with another ФН: the interrupted receipt needs a person; «Проверено» records it.
@@ -232,12 +330,20 @@ fn cashier_page_through_the_states_of_a_salon_day() {
     read(&mut b);
     shot(&mut b, "8-checked");
 
-    // A refused job: highlighted, with the device's reason and the action.
-    let (_, z) = rt.block_on(rig.post("/api/v1/shift/close", Some("z-on-closed"), None));
-    let failed = rt.block_on(rig.wait_job(id(&z)));
+    // A refused Z-report, pressed on the page: its row is highlighted with the device's
+    // reason and the action, and the notice under the buttons gives the outcome.
+    b.click("z-k1");
+    b.wait_for("!document.getElementById('z-dialog').hidden", "the Z confirmation");
+    b.click("z-yes");
+    let z = b.wait_for("(j => j && j.id)(jobs.find(j => j.kind === 'close_shift' && j.status !== 'done'))", "the refused Z-report's row");
+    let z = z.as_i64().unwrap();
+    let failed = rt.block_on(rig.wait_job(z));
     assert_eq!(failed["status"], "failed", "{failed}");
-    let r = wait_row(&mut b, id(&z), "Ошибка:");
-    assert!(r.contains(failed["error"]["title_ru"].as_str().unwrap()) && r.contains("Что делать:"), "{r}");
-    assert_eq!(b.eval(&format!("document.getElementById('job-{}').className", id(&z))), json!("failed"));
-    read(&mut b);
+    let title = failed["error"]["title_ru"].as_str().unwrap();
+    let r = wait_row(&mut b, z, "Ошибка:");
+    assert!(r.contains(title) && r.contains("Что делать:"), "{r}");
+    assert_eq!(b.eval(&format!("document.getElementById('job-{z}').className")), json!("failed"));
+    let text = wait_text(&mut b, &format!("Z-отчёт не снят: {title}. Что делать: Смена уже закрыта: Z-отчёт не нужен."));
+    assert!(!text.contains("поставлен в очередь"), "a stale notice: {text}");
+    shot(&mut b, "9-z-refused");
 }

@@ -178,7 +178,7 @@ async fn diagnostics_answers_with_the_documented_shape_and_a_fresh_check() {
     let h = &dev["health"];
     assert!(is_rfc3339_with_offset(h["checked_at"].as_str().unwrap()), "{h}");
     for f in h["findings"].as_array().unwrap() {
-        for k in ["code", "severity", "title_ru", "title_en", "action_ru"] {
+        for k in ["code", "severity", "title_ru", "title_en", "action_ru", "cashier_action_ru"] {
             assert!(f[k].is_string(), "{k} in {f}");
         }
         assert!(["ok", "info", "warning", "error"].contains(&f["severity"].as_str().unwrap()), "{f}");
@@ -196,6 +196,12 @@ async fn diagnostics_answers_with_the_documented_shape_and_a_fresh_check() {
         assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
     }
     assert!(doc["components"]["schemas"]["DeviceView"]["properties"]["health"].is_object());
+    // The cashier's action beside the engineer's, documented where both appear.
+    for schema in ["HealthFinding", "JobError"] {
+        let s = &doc["components"]["schemas"][schema];
+        assert!(s["properties"]["cashier_action_ru"]["type"] == "string", "{schema}: {s}");
+        assert!(s["properties"]["action_ru"].is_object(), "{schema}: {s}");
+    }
     let resp = reqwest::get(format!("{}/api/v1/diagnostics", rig.base)).await.unwrap();
     assert_eq!(resp.status().as_u16(), 401);
     assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("application/problem+json"));

@@ -75,12 +75,12 @@ async fn refresh(d: &DeviceEntry) -> Result<Health, JobError> {
         }
         Err(_) => {
             tracing::warn!(device = %d.id, "health refresh timed out");
-            Err(JobError {
-                code: "diagnostics.refresh_timeout".into(),
-                title_ru: "ККТ занята: проверка не успела выполниться".into(),
-                title_en: "The device was busy: the check did not finish in time".into(),
-                action_ru: "Повторите проверку после печати чеков из очереди.".into(),
-            })
+            Err(JobError::new(
+                "diagnostics.refresh_timeout",
+                "ККТ занята: проверка не успела выполниться",
+                "The device was busy: the check did not finish in time",
+                "Повторите проверку после печати чеков из очереди.",
+            ))
         }
     }
 }

@@ -49,7 +49,7 @@ pub struct AgentState {
 }
 
 fn finding(code: &'static str, severity: Severity, ru: String, en: String, action: &str) -> Finding {
-    Finding { code, severity, title_ru: ru, title_en: en, action_ru: action.to_string() }
+    Finding::new(code, severity, ru, en, action)
 }
 
 /// Asks the agent at `addr` (e.g. `127.0.0.1:8765`) with `token` (None when unreadable).
@@ -151,24 +151,24 @@ pub fn findings(st: &AgentState) -> Vec<Finding> {
         "The agent is running".into(), "")];
     for d in &st.devices {
         if let Some(p) = &d.parked {
-            out.push(Finding {
-                code: "agent.queue_parked",
-                severity: Severity::Critical,
-                title_ru: format!("Очередь кассы «{}» остановлена: {}", d.id, text(p, "title_ru")),
-                title_en: format!("Queue of {} parked: {}", d.id, text(p, "title_en")),
-                action_ru: format!("{} Очередь продолжится сама, когда причина устранена.", text(p, "action_ru")).trim().to_string(),
-            });
+            out.push(Finding::new(
+                "agent.queue_parked",
+                Severity::Critical,
+                format!("Очередь кассы «{}» остановлена: {}", d.id, text(p, "title_ru")),
+                format!("Queue of {} parked: {}", d.id, text(p, "title_en")),
+                format!("{} Очередь продолжится сама, когда причина устранена.", text(p, "action_ru")).trim().to_string(),
+            ));
         } else if !d.online {
             let why = d.last_error.as_ref().map_or(String::new(), |e| format!(": {}", text(e, "title_ru")));
-            out.push(Finding {
-                code: "agent.device_offline",
-                severity: Severity::Critical,
-                title_ru: format!("Агент не может связаться с кассой «{}» ({}){why}", d.id, d.port),
-                title_en: format!("The agent has no link to {} ({})", d.id, d.port),
-                action_ru: d.last_error.as_ref().map_or_else(
+            out.push(Finding::new(
+                "agent.device_offline",
+                Severity::Critical,
+                format!("Агент не может связаться с кассой «{}» ({}){why}", d.id, d.port),
+                format!("The agent has no link to {} ({})", d.id, d.port),
+                d.last_error.as_ref().map_or_else(
                     || "Проверьте питание и кабель ККТ.".to_string(),
                     |e| text(e, "action_ru")),
-            });
+            ));
         } else if let Some(e) = &d.last_error {
             out.push(finding("agent.last_error", Severity::Info,
                 format!("Касса «{}» на связи; последняя ошибка: {}", d.id, text(e, "title_ru")),
@@ -212,13 +212,13 @@ pub fn daemon_health(diag: &Value) -> Vec<Finding> {
                 Some("warning") => Severity::Warning,
                 _ => Severity::Critical,
             };
-            out.push(Finding {
-                code: "agent.device_health",
+            out.push(Finding::new(
+                "agent.device_health",
                 severity,
-                title_ru: format!("Касса «{id}» (проверка агента {when}): {}", text(f, "title_ru")),
-                title_en: format!("{id}: {}: {}", text(f, "code"), text(f, "title_en")),
-                action_ru: text(f, "action_ru"),
-            });
+                format!("Касса «{id}» (проверка агента {when}): {}", text(f, "title_ru")),
+                format!("{id}: {}: {}", text(f, "code"), text(f, "title_en")),
+                text(f, "action_ru"),
+            ));
         }
         if let Some(last) = d["link_errors"].as_array().and_then(|l| l.last()) {
             out.push(finding("agent.link_errors", Severity::Info,

@@ -61,10 +61,28 @@ pub struct Finding {
     pub title_ru: String,
     pub title_en: String,
     pub action_ru: String,
+    /// The action in the cashier's words: no commands, settings or Latin words. The
+    /// daemon's health check shows it on the cashier's page; the CLI prints `action_ru`.
+    #[serde(skip)]
+    pub cashier_action_ru: String,
+}
+
+impl Finding {
+    /// A finding whose action suits both the engineer and the cashier.
+    pub fn new(code: &'static str, severity: Severity, ru: String, en: String, action: impl Into<String>) -> Finding {
+        let action = action.into();
+        Finding { code, severity, title_ru: ru, title_en: en, cashier_action_ru: action.clone(), action_ru: action }
+    }
+
+    /// The cashier's words where the engineer's action names a command or a setting.
+    pub fn for_cashier(mut self, action: &str) -> Finding {
+        self.cashier_action_ru = action.into();
+        self
+    }
 }
 
 fn finding(code: &'static str, severity: Severity, ru: String, en: String, action: &str) -> Finding {
-    Finding { code, severity, title_ru: ru, title_en: en, action_ru: action.to_string() }
+    Finding::new(code, severity, ru, en, action)
 }
 
 /// Everything the rules look at. Parts the device could not report are `None`.
@@ -189,12 +207,16 @@ pub async fn read_device_facts(driver: &mut dyn FiscalDriver, sticker_serial: Op
 }
 
 fn unreachable_finding(e: &kkm_core::DriverError) -> Finding {
-    Finding {
-        code: "device.unreachable",
-        severity: Severity::Critical,
-        title_ru: format!("ККТ не отвечает: {}", e.title_ru()),
-        title_en: format!("The register does not answer: {}", e.title_en()),
-        action_ru: {
+    Finding::new(
+        "device.unreachable",
+        Severity::Critical,
+        // «No answer» is what the title says already; another failure adds its cause.
+        match e {
+            kkm_core::DriverError::Link { failure: kkm_core::error::LinkFailure::NoAnswer, .. } => "ККТ не отвечает".to_string(),
+            _ => format!("ККТ не отвечает: {}", e.title_ru()),
+        },
+        format!("The register does not answer: {}", e.title_en()),
+        {
             let a = e.action_ru();
             if a.is_empty() {
                 "Проверьте кабель и питание ККТ, номер порта и модель; запустите kkm-agent device --port … detect.".to_string()
@@ -202,17 +224,19 @@ fn unreachable_finding(e: &kkm_core::DriverError) -> Finding {
                 a.to_string()
             }
         },
-    }
+    )
+    .for_cashier(e.cashier_action_ru())
 }
 
 fn facts_error(code: &'static str, what: &str, e: &kkm_core::DriverError) -> Finding {
-    Finding {
+    Finding::new(
         code,
-        severity: Severity::Critical,
-        title_ru: format!("Не удалось прочитать {what}: {}", e.title_ru()),
-        title_en: format!("Could not read {code}: {}", e.title_en()),
-        action_ru: e.action_ru().to_string(),
-    }
+        Severity::Critical,
+        format!("Не удалось прочитать {what}: {}", e.title_ru()),
+        format!("Could not read {code}: {}", e.title_en()),
+        e.action_ru(),
+    )
+    .for_cashier(e.cashier_action_ru())
 }
 
 /// Judges the facts against the PC's clock `now` (an instant; its offset does not

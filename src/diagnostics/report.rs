@@ -59,15 +59,14 @@ fn summary(r: &DiagReport) -> Vec<Finding> {
     if found + held > 0 || r.agent.devices.iter().any(|d| d.online) {
         return Vec::new();
     }
-    vec![Finding {
-        code: "diag.no_register",
-        severity: Severity::Critical,
-        title_ru: format!("ККТ не найдена: проверено мест — {}, нигде не ответила", r.ports.len()),
-        title_en: "No register answered anywhere".into(),
-        action_ru: "Проверьте, что ККТ включена и кабель USB или COM подключён к этому компьютеру (порт должен появиться \
-                    в списке выше). Если ККТ подключена по сети, укажите её адрес: kkm-agent diag --port tcp:АДРЕС:ПОРТ."
-            .into(),
-    }]
+    vec![Finding::new(
+        "diag.no_register",
+        Severity::Critical,
+        format!("ККТ не найдена: проверено мест — {}, нигде не ответила", r.ports.len()),
+        "No register answered anywhere".to_string(),
+        "Проверьте, что ККТ включена и кабель USB или COM подключён к этому компьютеру (порт должен появиться \
+                    в списке выше). Если ККТ подключена по сети, укажите её адрес: kkm-agent diag --port tcp:АДРЕС:ПОРТ.",
+    )]
 }
 
 fn line(out: &mut String, f: &Finding) {

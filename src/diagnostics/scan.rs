@@ -100,7 +100,7 @@ impl PortScan {
 }
 
 fn finding(code: &'static str, severity: Severity, ru: String, en: String, action: &str) -> Finding {
-    Finding { code, severity, title_ru: ru, title_en: en, action_ru: action.to_string() }
+    Finding::new(code, severity, ru, en, action)
 }
 
 /// The link in words for the engineer.
@@ -181,13 +181,13 @@ pub async fn scan_one(t: Target, budget: Duration) -> PortScan {
             _ => {
                 let mut s = PortScan::new(&t, "failed");
                 let sev = if t.origin == Origin::Config { Severity::Critical } else { Severity::Warning };
-                s.findings.push(Finding {
-                    code: "port.failed",
-                    severity: sev,
-                    title_ru: format!("Порт {port}: {}", e.title_ru()),
-                    title_en: format!("{port}: {}", e.title_en()),
-                    action_ru: e.action_ru().to_string(),
-                });
+                s.findings.push(Finding::new(
+                    "port.failed",
+                    sev,
+                    format!("Порт {port}: {}", e.title_ru()),
+                    format!("{port}: {}", e.title_en()),
+                    e.action_ru().to_string(),
+                ));
                 s
             }
         },
@@ -294,13 +294,13 @@ async fn found(t: &Target, spec: &PortSpec, d: Detection) -> PortScan {
             let findings = health::evaluate(&facts, super::pc_now());
             s.health = Some(HealthReport { facts, findings });
         }
-        Err(e) => s.findings.push(Finding {
-            code: "port.driver_failed",
-            severity: Severity::Warning,
-            title_ru: format!("Не удалось подключиться к ККТ: {}", e.title_ru()),
-            title_en: e.title_en(),
-            action_ru: e.action_ru().to_string(),
-        }),
+        Err(e) => s.findings.push(Finding::new(
+            "port.driver_failed",
+            Severity::Warning,
+            format!("Не удалось подключиться к ККТ: {}", e.title_ru()),
+            e.title_en(),
+            e.action_ru().to_string(),
+        )),
     }
     s.detection = Some(d);
     s

@@ -94,12 +94,40 @@ pub struct JobError {
     pub code: String,
     pub title_ru: String,
     pub title_en: String,
+    /// What to do, in Russian, for the engineer or integrator: may name a command or a
+    /// setting (`kkm-agent device … check`).
     pub action_ru: String,
+    /// What to do, in plain Russian, for the cashier's page: no commands, settings or
+    /// Latin words. Often the same text as `action_ru`.
+    #[serde(default)]
+    pub cashier_action_ru: String,
+}
+
+impl JobError {
+    /// An error whose action suits both the engineer and the cashier.
+    pub fn new(code: &str, ru: impl Into<String>, en: impl Into<String>, action: &str) -> JobError {
+        let action = action.to_string();
+        JobError { code: code.into(), title_ru: ru.into(), title_en: en.into(), cashier_action_ru: action.clone(), action_ru: action }
+    }
+
+    /// The cashier's words where the engineer's action names a command or a setting.
+    pub fn for_cashier(mut self, action: &str) -> JobError {
+        self.cashier_action_ru = action.into();
+        self
+    }
+
+    /// An error stored before `cashier_action_ru` existed reads the one action for both.
+    pub fn stored(mut self) -> JobError {
+        if self.cashier_action_ru.is_empty() {
+            self.cashier_action_ru = self.action_ru.clone();
+        }
+        self
+    }
 }
 
 impl From<&DriverError> for JobError {
     fn from(e: &DriverError) -> JobError {
-        JobError { code: e.code().into(), title_ru: e.title_ru(), title_en: e.title_en(), action_ru: e.action_ru().into() }
+        JobError::new(e.code(), e.title_ru(), e.title_en(), e.action_ru()).for_cashier(e.cashier_action_ru())
     }
 }
 

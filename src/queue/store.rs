@@ -121,7 +121,7 @@ fn row_to_job(r: &rusqlite::Row) -> rusqlite::Result<Job> {
         attempts: r.get(6)?,
         fn_before: r.get(7)?,
         result: result.and_then(|s| serde_json::from_str::<FiscalResult>(&s).ok()),
-        error: error.and_then(|s| serde_json::from_str::<JobError>(&s).ok()),
+        error: error.and_then(|s| serde_json::from_str::<JobError>(&s).ok().map(JobError::stored)),
         copy_pending: r.get::<_, i64>(10)? != 0,
         created_at: r.get(11)?,
         updated_at: r.get(12)?,

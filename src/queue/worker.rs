@@ -191,7 +191,7 @@ pub struct UpkeepOptions {
 const MAX_ATTEMPTS: u32 = 12;
 
 fn reason(code: &str, ru: &str, en: &str, action: &str) -> JobError {
-    JobError { code: code.into(), title_ru: ru.into(), title_en: en.into(), action_ru: action.into() }
+    JobError::new(code, ru, en, action)
 }
 
 fn cause_of(c: Option<Condition>) -> ParkCause {
@@ -588,7 +588,8 @@ impl Worker {
                 "ККТ много раз отказала в этом задании; ФН подтверждает, что чек не пробит",
                 "The device refused the job many times; the FN confirms nothing was fiscalised",
                 "Проверьте ККТ (kkm-agent device … check) и отправьте задание заново с новым ключом.",
-            );
+            )
+            .for_cashier("Позовите мастера: чек не пробит, его нужно отправить из программы заново.");
             let _ = self.store.finish(job.id, JobStatus::NeedsAttention, None, Some(&why), false);
             return Step::Progress;
         }
@@ -601,7 +602,8 @@ impl Worker {
                     "Задание в очереди не читается этой версией агента; чек не пробит",
                     "This version of the agent cannot read the queued job; nothing was printed",
                     "Отправьте чек заново с новым ключом и сообщите разработчикам.",
-                );
+                )
+                .for_cashier("Пробейте чек заново из программы и позовите мастера.");
                 tracing::error!("job {} unreadable: {e}", job.id);
                 let _ = self.store.finish(job.id, JobStatus::NeedsAttention, None, Some(&why), false);
                 return Step::Progress;
@@ -701,7 +703,8 @@ impl Worker {
                         "Связь прервалась во время внесения/выплаты: неизвестно, прошла ли операция",
                         "The link broke during a cash move: the outcome is unknown",
                         "Сверьте X-отчёт с программой; при необходимости повторите операцию с новым ключом.",
-                    );
+                    )
+                    .for_cashier("Сверьте X-отчёт с программой; при необходимости повторите операцию в программе.");
                     let _ = self.store.finish(job.id, JobStatus::NeedsAttention, None, Some(&why), false);
                 }
                 self.offline(&e)
@@ -723,7 +726,13 @@ impl Worker {
                 self.park(cause_of(e.condition()), e.into())
             }
             ErrorClass::Recoverable if shift_job => {
-                let _ = self.store.finish(id, JobStatus::Failed, None, Some(&e.into()), false);
+                let mut why: JobError = e.into();
+                // A Z-report on a closed shift: the device's own advice (open the shift)
+                // would make a cashier open one just to close it again.
+                if matches!(req, JobRequest::CloseShift) && e.condition() == Some(Condition::ShiftClosed) {
+                    why = JobError::new(&why.code, why.title_ru, why.title_en, "Смена уже закрыта: Z-отчёт не нужен.");
+                }
+                let _ = self.store.finish(id, JobStatus::Failed, None, Some(&why), false);
                 Step::Progress
             }
             ErrorClass::Rejected => {
@@ -798,16 +807,17 @@ impl Worker {
             tracing::info!(device = %self.device, job = job.id, "recovered: the cash counters moved by the job's sum");
             return self.done(job.id, None).await;
         }
-        let why = JobError {
-            code: "recovery.cash_moved_otherwise".into(),
-            title_ru: format!(
+        let why = JobError::new(
+            "recovery.cash_moved_otherwise",
+            format!(
                 "Счётчик {} за смену изменился на {}, а не на сумму задания: прошла ли операция, неизвестно",
                 if job.kind == "cash_in" { "внесений" } else { "выплат" },
                 kkm_core::Money(moved)
             ),
-            title_en: format!("The shift's cash counter moved by {moved} kopecks, not by the job's sum"),
-            action_ru: "Сверьте X-отчёт с программой; при необходимости повторите операцию с новым ключом.".into(),
-        };
+            format!("The shift's cash counter moved by {moved} kopecks, not by the job's sum"),
+            "Сверьте X-отчёт с программой; при необходимости повторите операцию с новым ключом.",
+        )
+        .for_cashier("Сверьте X-отчёт с программой; при необходимости повторите операцию в программе.");
         self.attention(job.id, why)
     }
 
@@ -840,12 +850,13 @@ impl Worker {
             Err(e) => return self.park(cause_of(e.condition()), (&e).into()),
         };
         if let Some(serial) = job.fn_serial.as_deref().filter(|s| *s != fns.serial) {
-            let why = JobError {
-                code: "recovery.fn_replaced".into(),
-                title_ru: format!("ФН заменён, пока задание было в работе (был {serial}, теперь {}): пробит ли чек, неизвестно", fns.serial),
-                title_en: format!("The FN was replaced while the job was in flight ({serial} → {})", fns.serial),
-                action_ru: "Проверьте по старому ФН (или в ОФД), пробит ли чек; при необходимости пробейте его заново с новым ключом.".into(),
-            };
+            let why = JobError::new(
+                "recovery.fn_replaced",
+                format!("ФН заменён, пока задание было в работе (был {serial}, теперь {}): пробит ли чек, неизвестно", fns.serial),
+                format!("The FN was replaced while the job was in flight ({serial} → {})", fns.serial),
+                "Проверьте по старому ФН (или в ОФД), пробит ли чек; при необходимости пробейте его заново с новым ключом.",
+            )
+            .for_cashier("Проверьте по старому ФН (или в ОФД), пробит ли чек; при необходимости пробейте его заново из программы.");
             return self.attention(job.id, why);
         }
         let last = fns.last_document_number;
@@ -855,21 +866,22 @@ impl Worker {
             return self.did_not_run(job.id, failure, req.as_ref());
         }
         if last < before {
-            let why = JobError {
-                code: "recovery.fn_counter_back".into(),
-                title_ru: format!("Номер последнего документа ФН уменьшился ({before} → {last}): похоже, это другой ФН или другая ККТ"),
-                title_en: format!("The FN's last document number went back ({before} → {last})"),
-                action_ru: "Проверьте, та ли ККТ подключена к порту, и пробит ли чек; при необходимости пробейте его заново с новым ключом.".into(),
-            };
+            let why = JobError::new(
+                "recovery.fn_counter_back",
+                format!("Номер последнего документа ФН уменьшился ({before} → {last}): похоже, это другой ФН или другая ККТ"),
+                format!("The FN's last document number went back ({before} → {last})"),
+                "Проверьте, та ли ККТ подключена к порту, и пробит ли чек; при необходимости пробейте его заново с новым ключом.",
+            )
+            .for_cashier("Проверьте, та ли ККТ подключена к порту, и пробит ли чек; при необходимости пробейте его заново из программы.");
             return self.attention(job.id, why);
         }
         let Some(mut expect) = expectation(&job, req.as_ref()) else {
-            let why = JobError {
-                code: "recovery.unreadable_job".into(),
-                title_ru: format!("ФН изменился (документы №{}–{last}), а задание не читается этой версией агента", before + 1),
-                title_en: format!("The FN moved ({}–{last}) and the job cannot be read by this version", before + 1),
-                action_ru: "Сверьте чеки на кассе с программой; повторно чек не пробивается.".into(),
-            };
+            let why = JobError::new(
+                "recovery.unreadable_job",
+                format!("ФН изменился (документы №{}–{last}), а задание не читается этой версией агента", before + 1),
+                format!("The FN moved ({}–{last}) and the job cannot be read by this version", before + 1),
+                "Сверьте чеки на кассе с программой; повторно чек не пробивается.",
+            );
             return self.attention(job.id, why);
         };
         if matches!(expect, Expect::Receipt { .. }) && !job.close_sent {
@@ -899,12 +911,12 @@ impl Worker {
                     if tries < MAX_UNREADABLE {
                         return self.offline(&e);
                     }
-                    let why = JobError {
-                        code: "recovery.document_unreadable".into(),
-                        title_ru: format!("Не удаётся прочитать документ №{n} из ФН: пробит ли чек, неизвестно"),
-                        title_en: format!("FN document {n} cannot be read: {e}"),
-                        action_ru: "Сверьте чеки на кассе с программой; повторно чек не пробивается.".into(),
-                    };
+                    let why = JobError::new(
+                        "recovery.document_unreadable",
+                        format!("Не удаётся прочитать документ №{n} из ФН: пробит ли чек, неизвестно"),
+                        format!("FN document {n} cannot be read: {e}"),
+                        "Сверьте чеки на кассе с программой; повторно чек не пробивается.",
+                    );
                     return self.attention(job.id, why);
                 }
             };
@@ -936,12 +948,12 @@ impl Worker {
             }
         }
         if last > end {
-            let why = JobError {
-                code: "recovery.too_many_documents".into(),
-                title_ru: format!("После задания в ФН больше {SCAN_LIMIT} документов (№{}–{last}): пробит ли чек, неизвестно", before + 1),
-                title_en: format!("Over {SCAN_LIMIT} FN documents after the job ({}–{last})", before + 1),
-                action_ru: "Сверьте чеки на кассе с программой; повторно чек не пробивается.".into(),
-            };
+            let why = JobError::new(
+                "recovery.too_many_documents",
+                format!("После задания в ФН больше {SCAN_LIMIT} документов (№{}–{last}): пробит ли чек, неизвестно", before + 1),
+                format!("Over {SCAN_LIMIT} FN documents after the job ({}–{last})", before + 1),
+                "Сверьте чеки на кассе с программой; повторно чек не пробивается.",
+            );
             return self.attention(job.id, why);
         }
         // Only documents that are not in the job's way (a shift opened by the unit):
@@ -968,15 +980,16 @@ fn job_key(job: &Job) -> String {
 }
 
 fn foreign(n: u32, before: u32, last: u32) -> JobError {
-    JobError {
-        code: "recovery.foreign_document".into(),
-        title_ru: format!(
+    JobError::new(
+        "recovery.foreign_document",
+        format!(
             "После задания в ФН появился чужой документ №{n} (документы №{}–{last}): пробит ли чек этого задания, неизвестно. Повторно не пробивается",
             before + 1
         ),
-        title_en: format!("FN document {n} (of {}–{last}) is not this job's; it will not be reprinted", before + 1),
-        action_ru: "Возможно, чек пробили вручную с клавиатуры ККТ или другой программой. Сверьте чеки на кассе с программой и при необходимости пробейте чек заново с новым ключом.".into(),
-    }
+        format!("FN document {n} (of {}–{last}) is not this job's; it will not be reprinted", before + 1),
+        "Возможно, чек пробили вручную с клавиатуры ККТ или другой программой. Сверьте чеки на кассе с программой и при необходимости пробейте чек заново с новым ключом.",
+    )
+    .for_cashier("Возможно, чек пробили вручную с клавиатуры ККТ или другой программой. Сверьте чеки на кассе с программой и при необходимости пробейте чек заново из программы.")
 }
 
 fn paper_out_after_fiscal() -> JobError {
@@ -995,4 +1008,5 @@ fn unreadable_not_printed() -> JobError {
         "This version of the agent cannot read the job; the FN confirms nothing was printed",
         "Отправьте чек заново с новым ключом и сообщите разработчикам.",
     )
+    .for_cashier("Пробейте чек заново из программы и позовите мастера.")
 }

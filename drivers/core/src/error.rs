@@ -2,7 +2,9 @@
 //!
 //! Every error a driver returns carries a stable code (`device.paper_out`,
 //! `link.port_busy`), a Russian title for the cashier, an English title for logs and
-//! integrators, and the action to take. The queue decides what to do from
+//! integrators, and the action to take, twice: `action_ru` for the engineer (it may
+//! name a command or a setting) and `cashier_action_ru` in plain words for the cashier's
+//! page (no commands, settings or Latin words; "call the engineer" where only one can help). The queue decides what to do from
 //! [`DriverError::class`] and [`Condition`], never by matching texts or raw codes.
 //!
 //! Raw device codes differ per protocol (Shtrih 0x6B and ATOL 0x67 are both "no paper").
@@ -80,18 +82,27 @@ impl Condition {
 
 /// Builds a `'static` [`ErrorInfo`] for a protocol's error table:
 /// `error_info!("device.paper_out", PaperOut, "Нет бумаги", "Out of paper", "Вставьте рулон.")`.
+/// A sixth text is the cashier's action when the engineer's names a command or setting;
+/// without it both read the same.
 #[macro_export]
 macro_rules! error_info {
     ($code:expr, $cond:ident, $ru:expr, $en:expr, $act:expr) => {
+        $crate::error_info!($code, $cond, $ru, $en, $act, $act)
+    };
+    ($code:expr, $cond:ident, $ru:expr, $en:expr, $act:expr, $cashier:expr) => {
         $crate::error::ErrorInfo {
             code: $code,
             condition: $crate::error::Condition::$cond,
             title_ru: $ru,
             title_en: $en,
             action_ru: $act,
+            cashier_action_ru: $cashier,
         }
     };
 }
+
+/// The cashier's action when only an engineer can help with the link or the setup.
+pub const CALL_ENGINEER: &str = "Проверьте кабель и питание ККТ; если не помогло — позовите мастера.";
 
 /// One explained device error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -101,8 +112,10 @@ pub struct ErrorInfo {
     pub condition: Condition,
     pub title_ru: &'static str,
     pub title_en: &'static str,
-    /// What to do, in Russian, for a cashier or an engineer.
+    /// What to do, in Russian, for an engineer: may name a command or a setting.
     pub action_ru: &'static str,
+    /// What to do, in plain Russian, for the cashier: no commands, settings or Latin words.
+    pub cashier_action_ru: &'static str,
 }
 
 /// Why the link to the device failed.
@@ -124,23 +137,29 @@ pub enum LinkFailure {
 impl LinkFailure {
     pub fn info(self) -> ErrorInfo {
         use LinkFailure::*;
-        let (code, ru, en, action) = match self {
+        let (code, ru, en, action, cashier) = match self {
             PortNotFound => ("link.port_not_found", "Порт не найден", "Port not found",
-                "Проверьте кабель и имя порта (COM-порт в диспетчере устройств, /dev/tty… в Linux)."),
+                "Проверьте кабель и имя порта (COM-порт в диспетчере устройств, /dev/tty… в Linux).", CALL_ENGINEER),
             PortBusy => ("link.port_busy", "Порт занят другой программой", "Port is used by another program",
-                "Закройте другую кассовую программу или драйвер (тест драйвера, ККМ-сервер), затем повторите."),
+                "Закройте другую кассовую программу или драйвер (тест драйвера, ККМ-сервер), затем повторите.",
+                "Закройте другую кассовую программу; если не помогло — позовите мастера."),
             PermissionDenied => ("link.permission_denied", "Нет доступа к порту", "Permission denied on the port",
-                "Запустите агент от имени пользователя с доступом к порту (в Linux: группа dialout)."),
+                "Запустите агент от имени пользователя с доступом к порту (в Linux: группа dialout).",
+                "Позовите мастера: агенту не хватает прав на порт ККТ."),
             NoAnswer => ("link.no_answer", "Нет связи с ККТ: устройство не отвечает", "No link: the device does not answer",
-                "Проверьте, что ККТ включена, кабель подключён, скорость и протокол порта верны (kkm-agent device … detect)."),
+                "Проверьте, что ККТ включена, кабель подключён, скорость и протокол порта верны (kkm-agent device … detect).",
+                CALL_ENGINEER),
             Disconnected => ("link.disconnected", "Связь с ККТ прервана", "The link to the device was lost",
-                "Проверьте кабель или сеть; агент переподключится сам."),
+                "Проверьте кабель или сеть; агент переподключится сам.",
+                "Проверьте кабель и питание ККТ: агент переподключится сам. Если не помогло — позовите мастера."),
             Garbled => ("link.garbled", "ККТ отвечает непонятными данными", "The device answers with garbled data",
-                "Вероятно, неверная скорость или протокол. Запустите определение: kkm-agent device … detect."),
+                "Вероятно, неверная скорость или протокол. Запустите определение: kkm-agent device … detect.",
+                "Перезагрузите ККТ; если не помогло — позовите мастера."),
             Io => ("link.io", "Ошибка ввода-вывода порта", "Port I/O error",
-                "Переподключите кабель; при повторении перезагрузите ККТ."),
+                "Переподключите кабель; при повторении перезагрузите ККТ.",
+                "Переподключите кабель ККТ; если не помогло — перезагрузите ККТ."),
         };
-        ErrorInfo { code, condition: Condition::Other, title_ru: ru, title_en: en, action_ru: action }
+        ErrorInfo { code, condition: Condition::Other, title_ru: ru, title_en: en, action_ru: action, cashier_action_ru: cashier }
     }
 }
 
@@ -150,7 +169,7 @@ pub enum DriverError {
     #[error("{}: {detail}", failure.info().title_en)]
     Link { failure: LinkFailure, detail: String },
     /// The device answered with a well-formed error code.
-    #[error("device error {} ({family}): {}", raw_text(*family, *raw, false), info.title_en)]
+    #[error("device error {} ({family}): {}", raw_text(*family, *raw), info.title_en)]
     Device { family: ProtocolFamily, raw: u16, info: ErrorInfo },
     /// The device's answer broke the protocol (wrong length, unexpected command echo).
     #[error("protocol violation: {0}")]
@@ -209,7 +228,9 @@ impl DriverError {
     pub fn title_ru(&self) -> String {
         match self {
             DriverError::Link { failure, .. } => failure.info().title_ru.to_string(),
-            DriverError::Device { info, raw, family } => format!("{} (код {})", info.title_ru, raw_text(*family, *raw, true)),
+            // The raw code stays in `title_en` and the logs: no raw codes in Russian
+            // sentences, which the cashier's page shows.
+            DriverError::Device { info, .. } => info.title_ru.to_string(),
             DriverError::Protocol(_) => "Нарушение протокола обмена с ККТ".into(),
             DriverError::Invalid(v) => v.ru.clone(),
             DriverError::Unsupported(what) => format!("ККТ не поддерживает: {what}"),
@@ -241,6 +262,16 @@ impl DriverError {
         }
     }
 
+    /// [`Self::action_ru`] in the cashier's words: no commands, settings or Latin words.
+    pub fn cashier_action_ru(&self) -> &'static str {
+        match self {
+            DriverError::Link { failure, .. } => failure.info().cashier_action_ru,
+            DriverError::Device { info, .. } => info.cashier_action_ru,
+            DriverError::Protocol(_) => "Перезагрузите ККТ; если не помогло — позовите мастера.",
+            _ => self.action_ru(),
+        }
+    }
+
     /// Maps an OS error from opening or using a port.
     pub fn from_io(e: &std::io::Error, port: &str) -> Self {
         use std::io::ErrorKind::*;
@@ -261,13 +292,52 @@ impl DriverError {
 
 /// A device's code as its protocol writes it: hex for the binary protocols, decimal for
 /// the УМКА JSON API (`"result":106`).
-fn raw_text(family: ProtocolFamily, raw: u16, upper: bool) -> String {
+fn raw_text(family: ProtocolFamily, raw: u16) -> String {
     match family {
         ProtocolFamily::Umka => raw.to_string(),
-        _ if upper => format!("{raw:#04X}"),
         _ => format!("{raw:#04x}"),
     }
 }
 
 /// A shorthand for driver results.
 pub type DriverResult<T> = Result<T, DriverError>;
+
+/// The rule every cashier text keeps: no Latin word (a command, a setting, an English
+/// term) of two letters or more. Abbreviations such as ККТ, ФН, ОФД are Cyrillic.
+pub fn is_plain_for_cashier(text: &str) -> bool {
+    !text.split(|c: char| !c.is_ascii_alphabetic()).any(|w| w.len() >= 2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_failures_give_the_cashier_plain_words_and_the_engineer_the_command() {
+        use LinkFailure::*;
+        for f in [PortNotFound, PortBusy, PermissionDenied, NoAnswer, Disconnected, Garbled, Io] {
+            let i = f.info();
+            assert!(is_plain_for_cashier(i.cashier_action_ru), "{}: {}", i.code, i.cashier_action_ru);
+            assert!(!i.cashier_action_ru.is_empty() && !i.action_ru.is_empty(), "{}", i.code);
+        }
+        let e = DriverError::link(NoAnswer, "COM3: timed out");
+        assert!(e.action_ru().contains("kkm-agent device … detect"), "{}", e.action_ru());
+        assert_eq!(e.cashier_action_ru(), CALL_ENGINEER);
+        assert!(is_plain_for_cashier(DriverError::Protocol("x".into()).cashier_action_ru()));
+    }
+
+    #[test]
+    fn a_device_code_is_named_in_english_only() {
+        let info = crate::error_info!("device.shift_closed", ShiftClosed, "Смена не открыта", "Shift not open", "Откройте смену.");
+        let e = DriverError::Device { family: ProtocolFamily::Shtrih, raw: 0x3D, info };
+        assert_eq!(e.title_ru(), "Смена не открыта");
+        assert!(e.title_en().contains("0x3d"), "{}", e.title_en());
+    }
+
+    #[test]
+    fn the_plain_text_rule() {
+        assert!(is_plain_for_cashier("Проверьте ККТ и ФН; позовите мастера."));
+        assert!(!is_plain_for_cashier("Запустите kkm-agent device … detect"));
+        assert!(!is_plain_for_cashier("timezone = \"+05:00\""));
+    }
+}

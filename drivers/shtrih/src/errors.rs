@@ -15,17 +15,17 @@ const FIX_DATA: &str = "Проверьте данные чека в програ
 pub fn info(code: u8) -> ErrorInfo {
     match code {
         0x01 => e!("device.fn_bad_command", BadRequest, "ФН: неизвестная команда или неверный формат", "FN: unknown command or bad format", FIX_DATA),
-        0x02 => e!("device.fn_wrong_state", FnFailure, "Неверное состояние ФН", "Wrong FN state", "Проверьте регистрацию ККТ и состояние ФН (kkm-agent device … check)."),
+        0x02 => e!("device.fn_wrong_state", FnFailure, "Неверное состояние ФН", "Wrong FN state", "Проверьте регистрацию ККТ и состояние ФН (kkm-agent device … check).", "Позовите мастера: нужно проверить ФН и регистрацию ККТ."),
         0x03 => e!("device.fn_failure", FnFailure, "Отказ ФН", "FN failure", "Обратитесь в сервисный центр: возможно, нужна замена ФН."),
         0x04 => e!("device.fn_crypto_failure", FnFailure, "Отказ криптопроцессора ФН", "FN crypto failure", "Обратитесь в сервисный центр: нужна замена ФН."),
         // [V117] table of errors and [FNS] 1.2.06: 05h is "parameters do not fit the ФН's
         // lifetime" (e.g. a date beyond the ФН's validity), not "ФН expired".
-        0x05 => e!("device.fn_lifetime_params", FnExhausted, "Параметры команды не соответствуют сроку жизни ФН", "Command parameters do not fit the FN's lifetime", "Проверьте дату и время ККТ и срок действия ФН (kkm-agent device … fn); если срок ФН истёк — замените ФН и перерегистрируйте ККТ."),
+        0x05 => e!("device.fn_lifetime_params", FnExhausted, "Параметры команды не соответствуют сроку жизни ФН", "Command parameters do not fit the FN's lifetime", "Проверьте дату и время ККТ и срок действия ФН (kkm-agent device … fn); если срок ФН истёк — замените ФН и перерегистрируйте ККТ.", "Позовите мастера: нужно проверить дату и время ККТ и срок ФН."),
         0x06 => e!("device.fn_archive_full", FnExhausted, "Архив ФН переполнен", "FN archive is full", "Замените ФН и перерегистрируйте ККТ."),
         0x07 => e!("device.fn_bad_datetime", ClockProblem, "Неверные дата или время", "Wrong date or time", "Проверьте часы ККТ и компьютера; установите верное время при закрытой смене."),
         0x08 => e!("device.fn_no_data", BadRequest, "Нет запрошенных данных в ФН", "No such data in the FN", "Проверьте номер документа."),
         0x09 => e!("device.fn_bad_params", BadRequest, "Некорректные параметры команды ФН", "Bad FN command parameters", FIX_DATA),
-        0x10 => e!("device.fn_tlv_too_large", BadRequest, "Превышен размер данных документа (TLV)", "Document data (TLV) too large", "Сократите наименования или число позиций в чеке."),
+        0x10 => e!("device.fn_tlv_too_large", BadRequest, "Превышен размер данных документа", "Document data (TLV) too large", "Сократите наименования или число позиций в чеке."),
         0x11 => e!("device.fn_no_transport", OfdBlocked, "Нет транспортного соединения с ОФД", "No transport connection to the OFD", "Проверьте интернет у ККТ и адрес ОФД в настройках."),
         0x12 => e!("device.fn_resource_exhausted", FnExhausted, "Исчерпан ресурс ФН", "FN resource exhausted", "Замените ФН и перерегистрируйте ККТ."),
         // [V117], [FNS] 1.2: 14h "ресурс ФН ограничен" is also how ФН 1.2 reports the
@@ -68,14 +68,14 @@ pub fn info(code: u8) -> ErrorInfo {
         0x6B => e!("device.paper_out", PaperOut, "Нет чековой ленты", "Out of receipt paper", "Вставьте новый рулон чековой ленты и закройте крышку."),
         0x71 => e!("device.cutter_error", PrinterFailure, "Ошибка отрезчика", "Cutter error", "Откройте крышку, уберите замятую бумагу, закройте крышку."),
         0x72 => e!("device.not_in_submode", DeviceBusy, "Команда не поддерживается в этом подрежиме", "Command not supported in this submode", "Подождите окончания печати или вставьте бумагу."),
-        0x73 => e!("device.not_in_mode", BadRequest, "Команда не поддерживается в этом режиме", "Command not supported in this mode", "Проверьте состояние ККТ (kkm-agent device … status)."),
+        0x73 => e!("device.not_in_mode", BadRequest, "Команда не поддерживается в этом режиме", "Command not supported in this mode", "Проверьте состояние ККТ (kkm-agent device … status).", "Перезагрузите ККТ; если ошибка повторяется — позовите мастера."),
         0x7E => e!("device.bad_length", BadRequest, "Неверная длина поля", "Bad field length", FIX_DATA),
         0x94 => e!("device.receipt_operations_limit", BadRequest, "Исчерпан лимит операций в чеке", "Operation limit per receipt reached", "Разбейте покупку на несколько чеков."),
         0xA0 => e!("device.marking_forbidden", BadRequest, "ФН: работа с маркированными товарами запрещена", "FN: marked goods are not enabled", "ФН активирован без признака работы с маркированными товарами: проверьте регистрацию ККТ или не продавайте маркированный товар на этой кассе."),
         0xA1 => e!("device.marking_sequence", BadRequest, "ФН: неверная последовательность команд проверки кодов маркировки", "FN: wrong sequence of marking-code commands", FIX_DATA),
         0xA2 => e!("device.marking_blocked", OfdBlocked, "ФН: работа с маркированными товарами временно заблокирована (переполнено хранилище уведомлений)", "FN: marked goods temporarily blocked (notification storage full)", "Восстановите связь с ОФД и дождитесь отправки уведомлений о реализации маркированных товаров."),
         0xA3 => e!("device.marking_table_full", BadRequest, "ФН: переполнена таблица проверки кодов маркировки (не больше 128 кодов в чеке)", "FN: marking-code check table is full (at most 128 codes per receipt)", "Разбейте покупку на несколько чеков."),
-        0xA4 => e!("device.marking_tlv_missing", BadRequest, "ФН: в блоке TLV нет обязательных реквизитов", "FN: required requisites missing in the TLV block", FIX_DATA),
+        0xA4 => e!("device.marking_tlv_missing", BadRequest, "ФН: в данных чека нет обязательных реквизитов", "FN: required requisites missing in the TLV block", FIX_DATA),
         0xA5 => e!("device.marking_not_checked", BadRequest, "ФН: код маркировки в реквизите 2007 не проверялся в ФН", "FN: the marking code in tag 2007 was not checked by the FN", FIX_DATA),
         0x8E => e!("device.zero_total", BadRequest, "Нулевой итог чека", "Zero receipt total", FIX_DATA),
         0xC0 => e!("device.confirm_datetime", ClockProblem, "Требуется подтвердить дату и время", "Date and time must be confirmed", "Подтвердите дату и время на ККТ или через сервисную программу."),
@@ -98,6 +98,16 @@ mod tests {
             assert_ne!(i.code, "device.unknown_error", "{code:#04x}");
             assert!(!i.title_ru.is_empty() && !i.title_en.is_empty() && !i.action_ru.is_empty(), "{code:#04x}");
         }
+    }
+
+    #[test]
+    fn every_cashier_action_is_plain_russian() {
+        for code in 0..=u8::MAX {
+            let i = info(code);
+            assert!(kkm_core::error::is_plain_for_cashier(i.cashier_action_ru), "{code:#04x}: {}", i.cashier_action_ru);
+            assert!(kkm_core::error::is_plain_for_cashier(i.title_ru), "{code:#04x}: {}", i.title_ru);
+        }
+        assert!(info(0x73).action_ru.contains("kkm-agent"), "the engineer keeps the command");
     }
 }
 

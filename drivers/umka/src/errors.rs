@@ -21,9 +21,10 @@ const FIX_DATA: &str = "Проверьте данные чека в програ
 pub const WRONG_CREDENTIALS: ErrorInfo = e!(
     "config.device_credentials",
     WrongPassword,
-    "ККТ отклонила логин или пароль кассира (HTTP 401)",
+    "ККТ отклонила номер или пароль кассира",
     "The device refused the cashier number or password (HTTP 401)",
-    "Проверьте cashier и cashier_password у этой ККТ в настройках агента (по умолчанию кассиры 1–99 с паролем, равным номеру; 99 — администратор; пароль — только цифры, не длиннее 8)."
+    "Проверьте cashier и cashier_password у этой ККТ в настройках агента (по умолчанию кассиры 1–99 с паролем, равным номеру; 99 — администратор; пароль — только цифры, не длиннее 8).",
+    "Позовите мастера: в настройках агента неверный номер или пароль кассира для этой ККТ."
 );
 
 /// The code a fiscalising answer gave, explained.
@@ -35,7 +36,8 @@ pub fn info(code: i64) -> ErrorInfo {
             FnFailure,
             "Ошибка транспортного соединения ФН",
             "FN transport connection error",
-            "Проверьте ФН и связь ККТ (kkm-agent device … check); перезагрузите ККТ. Если ошибка повторяется — обратитесь в сервисный центр."
+            "Проверьте ФН и связь ККТ (kkm-agent device … check); перезагрузите ККТ. Если ошибка повторяется — обратитесь в сервисный центр.",
+            "Перезагрузите ККТ; если ошибка повторяется — позовите мастера."
         ),
         106 => e!("device.wrong_receipt_type", BadRequest, "Неверный тип чека", "Wrong receipt type", FIX_DATA),
         136 => e!(
@@ -81,5 +83,16 @@ mod tests {
         assert_eq!(e.code(), "config.device_credentials");
         assert_eq!(e.class(), ErrorClass::NeedsAttention);
         assert!(!e.is_link(), "a wrong password is not 'no device'");
+    }
+
+    #[test]
+    fn every_cashier_action_is_plain_russian() {
+        use kkm_core::error::is_plain_for_cashier;
+        for code in (-1..=300).chain([70_000]) {
+            let i = info(code);
+            assert!(is_plain_for_cashier(i.cashier_action_ru) && is_plain_for_cashier(i.title_ru), "{code}: {i:?}");
+        }
+        assert!(is_plain_for_cashier(WRONG_CREDENTIALS.cashier_action_ru) && is_plain_for_cashier(WRONG_CREDENTIALS.title_ru));
+        assert!(WRONG_CREDENTIALS.action_ru.contains("cashier_password"), "the engineer keeps the setting's name");
     }
 }

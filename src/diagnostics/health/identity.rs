@@ -14,7 +14,8 @@ pub(super) fn findings(id: &DeviceIdentity, sticker: Option<&str>, out: &mut Vec
             "The factory number is lost: the device reports an empty or all-zero serial".into(),
             "Сверьте ЗН с наклейкой на корпусе (kkm-agent device … check --serial <ЗН>). Записать ЗН \
              обратно может только сервисный центр с ПО производителя; до этого не перерегистрируйте ККТ.",
-        ));
+        )
+        .for_cashier("Позовите мастера: заводской номер ККТ восстанавливает сервисный центр."));
     }
     if !id.inn.trim().is_empty() && !checks::inn_is_valid(&id.inn) {
         out.push(finding(

@@ -78,14 +78,24 @@ pub(super) fn findings(f: &Facts, out: &mut Vec<Finding>) {
             "",
         ));
     } else {
-        out.push(finding(
-            "ofd.unreachable",
-            if waiting { Severity::Critical } else { Severity::Warning },
-            format!("Нет сети до ОФД: сервер {target} не отвечает с этого компьютера"),
-            format!("No network to the OFD: {target} does not answer from this PC ({})", reach.detail),
-            "Проверьте интернет в салоне (роутер, кабель, оплату провайдеру) и что адрес и порт ОФД в \
-             настройках ККТ совпадают с договором ОФД. Если интернет есть, а сервер не отвечает — \
-             позвоните в поддержку ОФД.",
-        ));
+        // The server's address is the engineer's: the title and the cashier's action,
+        // shown on the cashier's page, stay in Russian words.
+        let action = |address: &str| {
+            format!(
+                "Проверьте интернет в салоне (роутер, кабель, оплату провайдеру) и что адрес и порт ОФД в \
+                 настройках ККТ{address} совпадают с договором ОФД. Если интернет есть, а сервер не отвечает — \
+                 позвоните в поддержку ОФД."
+            )
+        };
+        out.push(
+            finding(
+                "ofd.unreachable",
+                if waiting { Severity::Critical } else { Severity::Warning },
+                "Нет сети до ОФД: сервер ОФД не отвечает с этого компьютера".into(),
+                format!("No network to the OFD: {target} does not answer from this PC ({})", reach.detail),
+                &action(&format!(" ({target})")),
+            )
+            .for_cashier(&action("")),
+        );
     }
 }

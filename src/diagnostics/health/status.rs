@@ -95,11 +95,16 @@ pub(super) fn clock_findings(st: &DeviceStatus, zone: DeviceZone, now: OffsetDat
             None => action.push_str(" Расхождение почти ровно в часах: проверьте часовой пояс ККТ (timezone в настройках ККТ)."),
         }
     }
-    out.push(Finding {
-        code: "clock.drift",
-        severity: if drift.abs() >= DRIFT_ERROR { Severity::Critical } else { Severity::Warning },
-        title_ru: format!("Часы ККТ {way} {} относительно компьютера (часовой пояс ККТ {})", span_ru(drift), zone.offset_text()),
-        title_en: format!("The device clock is {} {} the PC's", span_en(drift), if drift.is_positive() { "ahead of" } else { "behind" }),
-        action_ru: action,
-    });
+    out.push(Finding::new(
+        "clock.drift",
+        if drift.abs() >= DRIFT_ERROR { Severity::Critical } else { Severity::Warning },
+        format!("Часы ККТ {way} {} относительно компьютера (часовой пояс ККТ {})", span_ru(drift), zone.offset_text()),
+        format!("The device clock is {} {} the PC's", span_en(drift), if drift.is_positive() { "ahead of" } else { "behind" }),
+        action,
+    )
+    .for_cashier(CLOCK_CASHIER));
 }
+
+/// The clock, for the cashier: the zone and the settings are the engineer's part.
+const CLOCK_CASHIER: &str = "Проверьте время на компьютере; если оно верное — позовите мастера: часы ККТ \
+    выставляют при закрытой смене. Неверное время ведёт к ошибкам ФН и ОФД.";

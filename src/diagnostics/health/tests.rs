@@ -206,11 +206,40 @@ fn ofd_reachability() {
     let f = evaluate(&facts, datetime!(2026-11-25 12:00 +3));
     let u = f.iter().find(|f| f.code == "ofd.unreachable").unwrap();
     assert_eq!(u.severity, Severity::Critical);
-    assert!(u.title_ru.starts_with("Нет сети до ОФД") && u.title_ru.contains("ofd.example.ru:7777"));
+    assert!(u.title_ru.starts_with("Нет сети до ОФД") && u.action_ru.contains("(ofd.example.ru:7777)"), "{u:?}");
+    assert!(kkm_core::error::is_plain_for_cashier(&u.title_ru) && kkm_core::error::is_plain_for_cashier(&u.cashier_action_ru), "{u:?}");
     let idle = Facts { ofd: None, ..facts.clone() };
     assert_eq!(evaluate(&idle, datetime!(2026-11-25 12:00 +3))[0].severity, Severity::Warning);
     let up = Facts { ofd_reach: Some(OfdReach { reachable: true, ..down }), ..facts.clone() };
     assert!(codes(&evaluate(&up, datetime!(2026-11-25 12:00 +3))).contains(&"ofd.reachable"));
     let blank = Facts { ofd_address: Some(OfdAddress { host: String::new(), port: 0 }), ofd_reach: None, ..facts };
     assert!(codes(&evaluate(&blank, datetime!(2026-11-25 12:00 +3))).contains(&"ofd.address_missing"));
+}
+
+#[test]
+fn the_cashier_reads_plain_actions_the_engineer_keeps_the_detail() {
+    use kkm_core::error::{is_plain_for_cashier, LinkFailure};
+    // A clock two hours fast on a Moscow register: the engineer is told the zone setting.
+    let ekb = Facts {
+        identity: Some(identity("00000000")),
+        status: Some(DeviceStatus { paper_present: false, ..status(datetime!(2026-11-25 14:00), ShiftState::Expired) }),
+        ..Facts::default()
+    };
+    let mut f = evaluate(&ekb, datetime!(2026-11-25 09:00 UTC));
+    let no_answer = kkm_core::DriverError::link(LinkFailure::NoAnswer, "COM3: timed out");
+    f.push(unreachable_finding(&no_answer));
+    f.push(facts_error("read.fn_status", "состояние ФН", &no_answer));
+    for x in &f {
+        assert!(is_plain_for_cashier(&x.cashier_action_ru), "{}: {}", x.code, x.cashier_action_ru);
+        assert!(is_plain_for_cashier(&x.title_ru), "{}: {}", x.code, x.title_ru);
+        assert_eq!(x.cashier_action_ru.is_empty(), x.action_ru.is_empty(), "{}", x.code);
+    }
+    let by = |code: &str| f.iter().find(|x| x.code == code).unwrap_or_else(|| panic!("{code} in {f:?}"));
+    assert!(by("clock.drift").action_ru.contains("timezone = \"+05:00\""));
+    assert!(by("clock.drift").cashier_action_ru.contains("позовите мастера"));
+    assert!(by("device.unreachable").action_ru.contains("kkm-agent device … detect"));
+    assert_eq!(by("device.unreachable").cashier_action_ru, kkm_core::error::CALL_ENGINEER);
+    assert_eq!(by("device.unreachable").title_ru, "ККТ не отвечает", "said once");
+    assert!(by("identity.serial_lost").action_ru.contains("kkm-agent"));
+    assert_eq!(by("paper.out").cashier_action_ru, by("paper.out").action_ru, "plain already: one text for both");
 }

@@ -60,8 +60,12 @@ pub struct HealthFinding {
     /// For the cashier or engineer, in Russian.
     pub title_ru: String,
     pub title_en: String,
-    /// What to do, in Russian; empty when nothing needs doing.
+    /// What to do, in Russian, for the engineer: may name a command or a setting;
+    /// empty when nothing needs doing.
     pub action_ru: String,
+    /// What to do, in plain Russian, for the cashier's page: no commands, settings or
+    /// Latin words; empty when nothing needs doing.
+    pub cashier_action_ru: String,
 }
 
 /// `error` and `warning` need a person; `info` and `ok` do not.
@@ -90,6 +94,7 @@ impl From<&Finding> for HealthFinding {
             title_ru: f.title_ru.clone(),
             title_en: f.title_en.clone(),
             action_ru: f.action_ru.clone(),
+            cashier_action_ru: f.cashier_action_ru.clone(),
         }
     }
 }
