@@ -162,7 +162,10 @@ fn cashier_page_through_the_states_of_a_salon_day() {
 
     // The register's clock two hours fast: the daemon's health check tells the engineer
     // which zone setting would fix it; the cashier reads whom to call, in Russian.
+    // At the same time the register is registered with ОСН only: a warning for the
+    // engineer and the salon app's vendor, which the cashier cannot act on.
     rig.ctl("clock +2h");
+    rig.ctl("tax-systems osn");
     let (code, _) = rt.block_on(rig.get("/api/v1/diagnostics?refresh=true"));
     assert_eq!(code, 200);
     wait_text(&mut b, "Часы ККТ спешат на 2 ч");
@@ -172,6 +175,10 @@ fn cashier_page_through_the_states_of_a_salon_day() {
     let drift = dev["health"]["findings"].as_array().unwrap().iter().find(|f| f["code"] == "clock.drift").unwrap().clone();
     assert!(drift["action_ru"].as_str().unwrap().contains("timezone = \"+05:00\""), "the engineer's detail stays: {drift}");
     assert!(!drift["cashier_action_ru"].as_str().unwrap().contains("timezone"), "{drift}");
+    let findings = dev["health"]["findings"].as_array().unwrap();
+    assert!(findings.iter().any(|f| f["code"] == "registration.default_tax_system_not_registered"), "{dev}");
+    assert!(!c.contains("СНО") && !c.contains("налогооблож"), "an engineer's finding on the cashier's card: {c}");
+    rig.ctl("tax-systems usn-income");
     shot(&mut b, "1b-clock-off");
     rig.ctl("clock reset");
     rt.block_on(rig.get("/api/v1/diagnostics?refresh=true"));
