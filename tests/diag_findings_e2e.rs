@@ -185,7 +185,7 @@ fn documents_unsent_for_25_days(kind: Kind) {
     let c = emu.check(&[]);
     let f = c.expect("ofd.blocking_soon", "warning");
     let t = f["title_ru"].as_str().unwrap();
-    assert!(t.contains("ФН заблокируется") && t.contains("через 5 дн"), "{t}");
+    assert!(t.contains("ФН заблокируется") && t.contains("через 5 дней"), "{t}");
 }
 
 fn expired_fn(kind: Kind) {

@@ -1,4 +1,4 @@
-//! Lengths of time in Russian, in the unit that fits: «10 мин», «3 ч 5 мин», «2 дн 4 ч».
+//! Lengths of time in Russian, in the unit that fits: «10 мин», «3 ч 5 мин», «2 дня 4 ч».
 
 use time::Duration;
 
@@ -25,9 +25,20 @@ pub fn span_ru(d: Duration) -> String {
         (0, 0, m) => format!("{m} мин"),
         (0, h, 0) => format!("{h} ч"),
         (0, h, m) => format!("{h} ч {m} мин"),
-        (d, 0, _) => format!("{d} дн"),
-        (d, h, _) => format!("{d} дн {h} ч"),
+        (d, 0, _) => days_ru(d),
+        (d, h, _) => format!("{} {h} ч", days_ru(d)),
     }
+}
+
+/// «1 день», «2 дня», «5 дней», «21 день»: a word read aloud, not an abbreviation.
+fn days_ru(d: u64) -> String {
+    let word = match (d % 10, d % 100) {
+        (_, 11..=14) => "дней",
+        (1, _) => "день",
+        (2..=4, _) => "дня",
+        _ => "дней",
+    };
+    format!("{d} {word}")
 }
 
 /// Hours and minutes up to two days («26 ч 14 мин»), then as [`span_ru`]: for a
@@ -59,16 +70,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn days_read_aloud() {
+        let says = |d: i64| span_ru(Duration::days(d));
+        assert_eq!([says(1), says(4), says(11), says(14), says(21), says(22), says(25), says(111)], [
+            "1 день", "4 дня", "11 дней", "14 дней", "21 день", "22 дня", "25 дней", "111 дней"
+        ]);
+    }
+
+    #[test]
     fn fits_the_unit() {
         assert_eq!(span_ru(Duration::minutes(10)), "10 мин");
         assert_eq!(span_ru(Duration::minutes(-185)), "3 ч 5 мин");
         assert_eq!(span_ru(Duration::hours(3)), "3 ч");
-        assert_eq!(span_ru(Duration::minutes(26 * 60 + 14)), "1 дн 2 ч");
-        assert_eq!(span_ru(Duration::days(2)), "2 дн");
+        assert_eq!(span_ru(Duration::minutes(26 * 60 + 14)), "1 день 2 ч");
+        assert_eq!(span_ru(Duration::days(2)), "2 дня");
         assert_eq!(span_ru(Duration::seconds(29)), "0 мин");
         assert_eq!(span_ru(Duration::seconds(599)), "10 мин");
-        assert_eq!(span_ru(Duration::minutes(5 * 1440 - 1)), "5 дн");
+        assert_eq!(span_ru(Duration::minutes(5 * 1440 - 1)), "5 дней");
         assert_eq!(hours_ru(Duration::minutes(26 * 60 + 14)), "26 ч 14 мин");
-        assert_eq!(hours_ru(Duration::hours(50)), "2 дн 2 ч");
+        assert_eq!(hours_ru(Duration::hours(50)), "2 дня 2 ч");
     }
 }

@@ -152,7 +152,7 @@ fn clock_compares_instants_not_wall_clocks() {
     // Days.
     let days = Facts { status: Some(status(datetime!(2026-11-27 12:00), ShiftState::Closed)), ..Facts::default() };
     let f = evaluate(&days, datetime!(2026-11-25 09:00 UTC));
-    assert!(f.iter().any(|f| f.title_ru.starts_with("Часы ККТ спешат на 2 дн ")), "{f:?}");
+    assert!(f.iter().any(|f| f.title_ru.starts_with("Часы ККТ спешат на 2 дня ")), "{f:?}");
 }
 
 #[test]
