@@ -514,3 +514,50 @@ mod busy_pty {
         assert_eq!(receipts, 1, "{state}");
     }
 }
+
+/// How many times the agent asked the Shtrih register for a fiscal document (FF0A)
+/// in a sniffed log.
+fn document_reads(log: &std::sync::Mutex<Vec<String>>) -> usize {
+    let log = log.lock().unwrap();
+    log.iter().filter(|l| l.starts_with("> 02 ") && l.split(' ').skip(3).take(2).eq(["FF", "0A"])).count()
+}
+
+/// The periodic check measures the shift's age from its opening document, which it
+/// finds by reading back from the last document. It does so once a shift: before, every
+/// check (every 10 minutes) read back through the whole shift again.
+#[tokio::test]
+async fn the_shift_opening_is_searched_once_a_shift() {
+    let mut rig = Rig::start(true).await;
+    let port = emulator_port(&rig);
+    let (relay, log) = common::relay::sniffing_relay(&port);
+    rig.kill_agent();
+    let path = rig.config_path().to_path_buf();
+    let text = std::fs::read_to_string(&path).unwrap().replace(&format!("\"{port}\""), &format!("\"{relay}\""));
+    std::fs::write(&path, text).unwrap();
+    rig.start_agent();
+    for i in 0..3 {
+        let (code, job) = rig.post("/api/v1/receipts", Some(&format!("age-{i}")), Some(&receipt(150_000 + i))).await;
+        assert_eq!(code, 202, "{job}");
+        assert_eq!(rig.wait_job(job["id"].as_i64().unwrap()).await["status"], "done");
+    }
+    let shift_title = |d: &Value| finding(&d["devices"][0]["health"], "shift.open")["title_ru"].as_str().unwrap().to_string();
+    let (_, d) = rig.get("/api/v1/diagnostics?refresh=true").await;
+    assert!(shift_title(&d).starts_with("Смена №1 открыта ") && shift_title(&d).contains("мин"), "{d}");
+    assert!(document_reads(&log) >= 4, "the first check reads back to the opening: {}", document_reads(&log));
+    log.lock().unwrap().clear();
+    for _ in 0..3 {
+        let (_, d) = rig.get("/api/v1/diagnostics?refresh=true").await;
+        assert!(shift_title(&d).contains("мин"), "the age is still known: {d}");
+    }
+    assert_eq!(document_reads(&log), 0, "checks of the same shift read no documents");
+    // A new shift is searched again.
+    let (code, z) = rig.post("/api/v1/shift/close", Some("age-z"), None).await;
+    assert_eq!(code, 202, "{z}");
+    assert_eq!(rig.wait_job(z["id"].as_i64().unwrap()).await["status"], "done");
+    let (_, job) = rig.post("/api/v1/receipts", Some("age-3"), Some(&receipt(150_003))).await;
+    assert_eq!(rig.wait_job(job["id"].as_i64().unwrap()).await["status"], "done");
+    log.lock().unwrap().clear();
+    let (_, d) = rig.get("/api/v1/diagnostics?refresh=true").await;
+    assert!(shift_title(&d).starts_with("Смена №2 открыта ") && shift_title(&d).contains("мин"), "{d}");
+    assert!(document_reads(&log) >= 2, "{}", document_reads(&log));
+}

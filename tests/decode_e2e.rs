@@ -11,6 +11,8 @@
 //! * `shtrih-interceptty.txt`: one byte a line in the shape interceptty's `dumpbuff`
 //!   prints (control bytes named as its `char_repr` names them).
 
+mod common;
+
 use std::process::{Command, Output};
 
 const BIN: &str = env!("CARGO_BIN_EXE_kkm-agent");
@@ -218,45 +220,12 @@ fn emulator(args: &[&str]) -> (Child, String) {
     (child, port)
 }
 
-/// A TCP relay between the agent and the emulator that writes what passes in the plain
-/// capture form (`>` agent → register, `<` back): a sniffer made of two threads.
-fn sniffing_relay(upstream: &str) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
-    use std::io::{Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let (log2, upstream) = (log.clone(), upstream.trim_start_matches("tcp:").to_string());
-    std::thread::spawn(move || {
-        for client in listener.incoming().map_while(Result::ok) {
-            let Ok(server) = std::net::TcpStream::connect(&upstream) else { return };
-            for (mut from, mut to, marker) in [
-                (client.try_clone().unwrap(), server.try_clone().unwrap(), '>'),
-                (server.try_clone().unwrap(), client.try_clone().unwrap(), '<'),
-            ] {
-                let log = log2.clone();
-                std::thread::spawn(move || {
-                    let mut buf = [0u8; 4096];
-                    while let Ok(n @ 1..) = from.read(&mut buf) {
-                        let hex: Vec<String> = buf[..n].iter().map(|b| format!("{b:02X}")).collect();
-                        log.lock().unwrap().push(format!("{marker} {}", hex.join(" ")));
-                        if to.write_all(&buf[..n]).is_err() {
-                            break;
-                        }
-                    }
-                    let _ = to.shutdown(std::net::Shutdown::Write);
-                });
-            }
-        }
-    });
-    (format!("tcp:{addr}"), log)
-}
-
 /// The agent's own traffic with an emulator (status, info, a shift with a receipt, a
 /// cash-in, the Z-report), sniffed and decoded: every frame is whole, every checksum
 /// right, every command and answer named and its fields read to the end.
 fn decode_the_agents_own_traffic(emulate: &[&str], device: &[&str], protocol: &str, receipt_command: &str) {
     let (_emu, port) = emulator(emulate);
-    let (relay, log) = sniffing_relay(&port);
+    let (relay, log) = common::relay::sniffing_relay(&port);
     let dir = std::env::temp_dir().join(format!("kkm-decode-own-{protocol}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     // The sample receipt at 10 % (ATOL has no confirmed code for 22 %).

@@ -160,6 +160,15 @@ pub async fn probe_ofd(facts: &mut Facts) {
 /// rest go on, except when the first read finds nothing on the port: then the facts say
 /// `unreachable` and nothing else is tried.
 pub async fn read_device_facts(driver: &mut dyn FiscalDriver, sticker_serial: Option<String>) -> Facts {
+    let mut facts = read_device_facts_but_shift_age(driver, sticker_serial).await;
+    if let Some(at) = find_shift_opening(driver, &facts).await {
+        facts.shift_opened_at = at;
+    }
+    facts
+}
+
+/// Every read of [`read_device_facts`] but the search for the shift's opening.
+async fn read_device_facts_but_shift_age(driver: &mut dyn FiscalDriver, sticker_serial: Option<String>) -> Facts {
     let mut facts = Facts { sticker_serial, ..Facts::default() };
     let note = |code: &'static str, what: &str, e: kkm_core::DriverError| facts_error(code, what, &e);
     let mut errors = Vec::new();
@@ -188,22 +197,60 @@ pub async fn read_device_facts(driver: &mut dyn FiscalDriver, sticker_serial: Op
         Ok(a) => facts.ofd_address = Some(a),
         Err(e) => errors.push(ofd_net::address_error(&e)),
     }
-    let shift_open = facts.status.as_ref().is_some_and(|s| s.shift != ShiftState::Closed);
-    if let (true, Some(fs)) = (shift_open, &facts.fn_status) {
-        let last = fs.last_document_number;
-        for n in (last.saturating_sub(SHIFT_SEARCH_DEPTH)..=last).rev().take_while(|n| *n > 0) {
-            match driver.find_document(n).await {
-                Ok(doc) if doc.kind == DocumentKind::ShiftOpen => {
-                    facts.shift_opened_at = Some(doc.datetime);
-                    break;
-                }
-                Ok(_) => continue,
-                Err(_) => break,
-            }
-        }
-    }
     facts.read_errors = errors;
     facts
+}
+
+/// [`read_device_facts`] for a caller that checks the same register again and again
+/// (the daemon): the shift-open time found last time is reused while the ФН and the
+/// shift are the same, so only a new shift costs the search back through its documents.
+pub async fn read_device_facts_again(driver: &mut dyn FiscalDriver, known: &mut Option<ShiftOpening>) -> Facts {
+    let mut facts = read_device_facts_but_shift_age(driver, None).await;
+    let now = ShiftOpening::key(&facts);
+    match (known.as_ref(), now) {
+        (Some(k), Some((fn_serial, shift))) if k.fn_serial == fn_serial && k.shift_number == shift => facts.shift_opened_at = k.at,
+        (_, Some((fn_serial, shift_number))) => {
+            if let Some(at) = find_shift_opening(driver, &facts).await {
+                facts.shift_opened_at = at;
+                *known = Some(ShiftOpening { fn_serial, shift_number, at });
+            }
+        }
+        (_, None) => {}
+    }
+    facts
+}
+
+/// When the open shift began, as the last search found it (`at: None`: not among the
+/// last [`SHIFT_SEARCH_DEPTH`] documents, which the next search would not change).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShiftOpening {
+    pub fn_serial: String,
+    pub shift_number: u32,
+    pub at: Option<PrimitiveDateTime>,
+}
+
+impl ShiftOpening {
+    /// Which shift the facts are about: the ФН and the shift number, for an open shift.
+    fn key(facts: &Facts) -> Option<(String, u32)> {
+        let st = facts.status.as_ref().filter(|s| s.shift != ShiftState::Closed)?;
+        let fn_serial = facts.identity.as_ref().map(|i| i.fn_serial.clone()).filter(|s| !s.is_empty())?;
+        Some((fn_serial, st.shift_number))
+    }
+}
+
+/// Looks back from the last document for the open shift's opening. `None` when a read
+/// failed (try again next time); `Some(None)` when the search ended without it.
+async fn find_shift_opening(driver: &mut dyn FiscalDriver, facts: &Facts) -> Option<Option<PrimitiveDateTime>> {
+    let shift_open = facts.status.as_ref().is_some_and(|s| s.shift != ShiftState::Closed);
+    let last = facts.fn_status.as_ref().filter(|_| shift_open)?.last_document_number;
+    for n in (last.saturating_sub(SHIFT_SEARCH_DEPTH)..=last).rev().take_while(|n| *n > 0) {
+        match driver.find_document(n).await {
+            Ok(doc) if doc.kind == DocumentKind::ShiftOpen => return Some(Some(doc.datetime)),
+            Ok(_) => continue,
+            Err(_) => return None,
+        }
+    }
+    Some(None)
 }
 
 fn unreachable_finding(e: &kkm_core::DriverError) -> Finding {

@@ -127,12 +127,14 @@ pub struct Upkeep {
     last_work: Instant,
     released: bool,
     last_check: Option<Instant>,
+    /// The open shift's start as found last time: read again only for a new shift.
+    shift_opening: Option<health::ShiftOpening>,
 }
 
 impl Upkeep {
     pub fn new(health_every: Option<Duration>, release_after: Option<Duration>, zone: health::DeviceZone) -> Upkeep {
         // The first check runs once the device is first seen online.
-        Upkeep { health_every, zone, release_after, health_due: None, last_work: Instant::now(), released: false, last_check: None }
+        Upkeep { health_every, zone, release_after, health_due: None, last_work: Instant::now(), released: false, last_check: None, shift_opening: None }
     }
 
     fn health_is_due(&self) -> bool {
@@ -270,7 +272,7 @@ impl Worker {
     /// the worker; the ОФД host's reachability (a network wait) and the judging run in
     /// their own task, so jobs do not wait for them. The result is kept for the API.
     pub(super) async fn check_health(&mut self) -> tokio::task::JoinHandle<Health> {
-        let mut facts = health::read_device_facts(self.driver.as_mut(), None).await;
+        let mut facts = health::read_device_facts_again(self.driver.as_mut(), &mut self.upkeep.shift_opening).await;
         facts.timezone = self.upkeep.zone;
         self.upkeep.last_check = Some(Instant::now());
         let (state, device) = (self.handle.state.clone(), self.device.clone());
