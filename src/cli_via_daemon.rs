@@ -34,14 +34,7 @@ impl RemoteFinding {
 
     /// The same marks `device … check` prints.
     pub fn mark(&self) -> &'static str {
-        use crate::diagnostics::health::Severity;
-        match self.severity.as_str() {
-            "ok" => Severity::Ok,
-            "info" => Severity::Info,
-            "warning" => Severity::Warning,
-            _ => Severity::Critical,
-        }
-        .mark()
+        crate::diagnostics::health::Severity::from_api(&self.severity).mark()
     }
 }
 

@@ -3,6 +3,7 @@
 //! accountant can still see what happened and who needed to look.
 
 use super::problem::{internal, Problem};
+use super::routes::job_not_found;
 use super::AppState;
 use crate::queue::{Job, StoreError};
 use axum::extract::{Path, State};
@@ -18,7 +19,7 @@ use axum::Json;
     (status = 409, body = Problem, content_type = "application/problem+json", description = "The job does not need attention")))]
 pub async fn acknowledge_job(State(s): State<AppState>, Path(id): Path<i64>) -> Result<Json<Job>, Problem> {
     s.store.blocking(move |st| st.acknowledge(id)).await.map(Json).map_err(|e| match e {
-        StoreError::NotFound => Problem::new(StatusCode::NOT_FOUND, "request.job_not_found", "Задание не найдено", "Job not found"),
+        StoreError::NotFound => job_not_found(),
         StoreError::NotAcknowledgeable(j) => Problem::new(
             StatusCode::CONFLICT,
             "request.job_not_needing_attention",

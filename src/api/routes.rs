@@ -79,6 +79,10 @@ pub async fn device(State(s): State<AppState>, Path(id): Path<String>) -> Result
     s.device(Some(&id)).map(|d| Json(view(d))).ok_or_else(|| unknown_device(&id))
 }
 
+pub(super) fn job_not_found() -> Problem {
+    Problem::new(StatusCode::NOT_FOUND, "request.job_not_found", "Задание не найдено", "Job not found")
+}
+
 fn unknown_device(id: &str) -> Problem {
     Problem::new(StatusCode::NOT_FOUND, "request.unknown_device", format!("Нет ККТ с id {id:?}"), format!("No device {id:?}"))
 }
@@ -217,7 +221,7 @@ pub async fn get_job(State(s): State<AppState>, Path(id): Path<i64>, Query(q): Q
     let mut changes = s.store.subscribe();
     loop {
         let job = s.store.blocking(move |st| st.get(id)).await.map_err(|e| match e {
-            StoreError::NotFound => Problem::new(StatusCode::NOT_FOUND, "request.job_not_found", "Задание не найдено", "Job not found"),
+            StoreError::NotFound => job_not_found(),
             e => internal(e),
         })?;
         if job.status.is_final() || tokio::time::Instant::now() >= deadline {
@@ -312,7 +316,7 @@ fn instant(text: &str, name: &str) -> Result<String, Problem> {
     (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn cancel_job(State(s): State<AppState>, Path(id): Path<i64>) -> Result<Json<Job>, Problem> {
     s.store.blocking(move |st| st.cancel(id)).await.map(Json).map_err(|e| match e {
-        StoreError::NotFound => Problem::new(StatusCode::NOT_FOUND, "request.job_not_found", "Задание не найдено", "Job not found"),
+        StoreError::NotFound => job_not_found(),
         StoreError::NotCancellable(j) => Problem::new(
             StatusCode::CONFLICT,
             "request.job_not_cancellable",

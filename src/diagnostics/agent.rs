@@ -206,15 +206,9 @@ pub fn daemon_health(diag: &Value) -> Vec<Finding> {
         let health = &d["health"];
         let when = text(health, "checked_at").replace('T', " ");
         for f in health["findings"].as_array().into_iter().flatten() {
-            let severity = match f["severity"].as_str() {
-                Some("ok") => Severity::Ok,
-                Some("info") => Severity::Info,
-                Some("warning") => Severity::Warning,
-                _ => Severity::Critical,
-            };
             out.push(Finding::new(
                 "agent.device_health",
-                severity,
+                Severity::from_api(f["severity"].as_str().unwrap_or_default()),
                 format!("Касса «{id}» (проверка агента {when}): {}", text(f, "title_ru")),
                 format!("{id}: {}: {}", text(f, "code"), text(f, "title_en")),
                 text(f, "action_ru"),

@@ -34,6 +34,18 @@ pub enum Severity {
 }
 
 impl Severity {
+    /// As the API writes it (`ok`, `info`, `warning`, `error`), for the CLI reading a
+    /// running agent's answer. Any other word counts as an error, so a word this version
+    /// does not know never hides a problem.
+    pub fn from_api(s: &str) -> Severity {
+        match s {
+            "ok" => Severity::Ok,
+            "info" => Severity::Info,
+            "warning" => Severity::Warning,
+            _ => Severity::Critical,
+        }
+    }
+
     /// The text-output mark, in Russian.
     pub fn mark(self) -> &'static str {
         match self {
